@@ -1,0 +1,489 @@
+"""AsyncModelAccessor: typed CRUD over one model, with hooks, validation and audit."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select
+
+from vstorage.accessor._actor import resolve_actor
+from vstorage.accessor._hooks import Hook, HookRegistry
+from vstorage.accessor._model import ModelInfo, make_unique_partial
+from vstorage.accessor._raw import RawInserts
+from vstorage.accessor._session_ops import SessionOps, complete_record
+from vstorage.accessor._validation import Validator
+from vstorage.database._context import WriteContext
+from vstorage.database._database import AsyncDatabase, CommitListener
+from vstorage.database._errors import translate
+from vstorage.errors import ConfigurationError, FieldError, ValidationError, VStorageError
+
+ModelT = TypeVar("ModelT")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except VStorageError:
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+class AsyncModelAccessor(Generic[ModelT]):
+    """Typed create, read, update and delete of one model, audited, with lifecycle hooks.
+
+    Works with SQLAlchemy 2 declarative classes and SQLModel ``table=True`` classes that have
+    exactly one primary-key column. A model with a ``deleted_at`` column is soft-deleted; its
+    unique constraints become partial unique indexes (``WHERE deleted_at IS NULL``) so a
+    deleted row releases its unique values. Safe for use by many concurrent tasks.
+
+    Args:
+        model: the mapped class.
+        component: the name written to the audit trail (e.g. ``"recipes"``).
+        database: the database to bind to now; or bind later with ``db.register(accessor)``.
+        enable_auditing: write an audit row per mutation (in the same transaction).
+
+    Raises:
+        ConfigurationError: the class is not mapped, or has no single-column primary key.
+
+    Example:
+        >>> recipes = AsyncModelAccessor(Recipe, "recipes", database=db)
+        >>> bolt = await recipes.insert(Recipe(name="bolt", speed=3), actor="operator")
+        >>> await recipes.update(bolt.id, speed=4, actor="operator")
+    """
+
+    def __init__(
+        self,
+        model: type[ModelT],
+        component: str,
+        *,
+        database: AsyncDatabase | None = None,
+        enable_auditing: bool = True,
+    ) -> None:
+        if not isinstance(component, str) or not component:
+            raise ConfigurationError("component must be a non-empty string")
+        self.model = model
+        self.component = component
+        self.enable_auditing = enable_auditing
+        self._info = ModelInfo(model)
+        make_unique_partial(self._info)
+        self._validator = Validator(self._info)
+        self._hooks = HookRegistry()
+        self._ops = SessionOps(
+            self._info,
+            self._validator,
+            self._hooks,
+            component=component,
+            auditing=enable_auditing,
+        )
+        self._commit_listeners: list[CommitListener] = []
+        self._database: AsyncDatabase | None = None
+        self._raw: RawInserts | None = None
+        if database is not None:
+            database.register(self)
+
+    # -- binding ---------------------------------------------------------------------------
+
+    @property
+    def table(self) -> Any:
+        """The model's ``Table``."""
+        return self._info.table
+
+    @property
+    def soft_delete(self) -> bool:
+        """True when the model has a ``deleted_at`` column."""
+        return self._info.soft_delete is not None
+
+    @property
+    def database(self) -> AsyncDatabase:
+        """The bound database.
+
+        Raises:
+            ConfigurationError: the accessor is not bound yet.
+        """
+        if self._database is None:
+            raise ConfigurationError(
+                f"accessor {self.component!r} is not bound; call db.register(accessor)"
+            )
+        return self._database
+
+    def bind(self, database: AsyncDatabase) -> None:
+        """Bind to ``database`` (called by ``AsyncDatabase.register``).
+
+        Raises:
+            ConfigurationError: already bound to another database.
+        """
+        if self._database is database:
+            return
+        if self._database is not None:
+            raise ConfigurationError(f"accessor {self.component!r} is bound to another database")
+        self._database = database
+        for listener in self._commit_listeners:
+            database.add_commit_listener(self._info.table.name, listener)
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def _hook(self, event: str) -> Callable[[Hook], Hook]:
+        def register(fn: Hook) -> Hook:
+            return self._hooks.add(event, fn)
+
+        return register
+
+    def before_insert(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` before a record is inserted (may adjust it)."""
+        return self._hook("before_insert")
+
+    def after_insert(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` after the insert, inside the transaction."""
+        return self._hook("after_insert")
+
+    def before_update(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` with the new values, before the update."""
+        return self._hook("before_update")
+
+    def after_update(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` after the update, inside the transaction."""
+        return self._hook("after_update")
+
+    def before_delete(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` before a (soft or hard) delete."""
+        return self._hook("before_delete")
+
+    def after_delete(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` after the delete, inside the transaction."""
+        return self._hook("after_delete")
+
+    def before_restore(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` before a soft-deleted record is restored."""
+        return self._hook("before_restore")
+
+    def after_restore(self) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(session, instance)`` after the restore, inside the transaction."""
+        return self._hook("after_restore")
+
+    def after_commit(self) -> Callable[[F], F]:
+        """Decorator: ``fn(changes)`` after each committed transaction touching this table.
+
+        ``changes`` lists every row of this table the transaction wrote. Called once per
+        transaction, after COMMIT, never for a rollback; sync or async; its errors are logged.
+        """
+
+        def register(fn: F) -> F:
+            self._commit_listeners.append(fn)
+            if self._database is not None:
+                self._database.add_commit_listener(self._info.table.name, fn)
+            return fn
+
+        return register
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, id: Any, *, include_deleted: bool = False) -> ModelT | None:
+        """The record with key ``id``, or ``None`` (soft-deleted only with ``include_deleted``).
+
+        Raises:
+            ValidationError: ``id`` cannot be this model's key.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> recipe = await recipes.get(1)
+        """
+        key = self._validator.key(id)
+        query = self._select(include_deleted).where(self._info.pk.column == key)
+        rows = await self._fetch(query)
+        return rows[0] if rows else None
+
+    async def all(
+        self,
+        *,
+        include_deleted: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        order_by: str | None = None,
+        order_desc: bool = False,
+    ) -> list[ModelT]:
+        """Every record (live ones unless ``include_deleted``), ordered by key by default.
+
+        Raises:
+            ValidationError: ``order_by`` is not a field, or ``limit``/``offset`` is negative.
+            DatabaseClosedError: the database is not open.
+        """
+        return await self.find(
+            include_deleted=include_deleted,
+            limit=limit,
+            offset=offset,
+            order_by=order_by,
+            order_desc=order_desc,
+        )
+
+    async def find(
+        self,
+        *conditions: ColumnElement[bool],
+        include_deleted: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        order_by: str | None = None,
+        order_desc: bool = False,
+    ) -> list[ModelT]:
+        """Records matching every condition (SQLAlchemy expressions on the model's columns).
+
+        Raises:
+            ValidationError: ``order_by`` is not a field, or ``limit``/``offset`` is negative.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> fast = await recipes.find(Recipe.speed >= 3, order_by="name", limit=10)
+        """
+        query = self._select(include_deleted).where(*conditions)
+        query = query.order_by(self._order(order_by, order_desc), self._info.pk.column)
+        if limit is not None or offset:
+            if (limit is not None and limit < 0) or offset < 0:
+                raise ValidationError.single("limit", "limit and offset must be >= 0")
+            query = query.limit(limit).offset(offset)
+        return await self._fetch(query)
+
+    async def count(self, *conditions: ColumnElement[bool], include_deleted: bool = False) -> int:
+        """How many records match every condition.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+        """
+        query = select(func.count()).select_from(self._info.table).where(*conditions)
+        if not include_deleted and self._info.soft_delete is not None:
+            query = query.where(self._info.soft_delete.column.is_(None))
+        async with _translated(), self.database.read() as session:
+            return int((await session.execute(query)).scalar_one())
+
+    def _select(self, include_deleted: bool) -> Select[Any]:
+        query = select(*self._info.table.c)
+        if not include_deleted and self._info.soft_delete is not None:
+            query = query.where(self._info.soft_delete.column.is_(None))
+        return query
+
+    def _order(self, order_by: str | None, desc: bool) -> Any:
+        if order_by is None:
+            column = self._info.pk.column
+        else:
+            field = self._info.fields.get(order_by)
+            if field is None:
+                raise ValidationError.single(
+                    "order_by", f"unknown field {order_by!r}", "unknown_field"
+                )
+            column = field.column
+        return column.desc() if desc else column.asc()
+
+    async def _fetch(self, query: Select[Any]) -> list[ModelT]:
+        async with _translated(), self.database.read() as session:
+            rows = (await session.execute(query)).mappings().all()
+        return [self._info.build(self._info.from_row(row)) for row in rows]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _prepare(self, obj: Any) -> dict[str, Any]:
+        try:
+            values = self._info.values_of(obj)
+        except TypeError as exc:
+            raise ValidationError.single("__root__", str(exc), "type_error") from None
+        record = self._validator.record(values)
+        soft = self._info.soft_delete
+        if soft is not None and record.get(soft.key) is not None:
+            raise ValidationError.single(
+                soft.key, "set by delete(); a new record cannot be deleted", "read_only"
+            )
+        return complete_record(self._info, record)
+
+    def _fast_path(self, *events: str) -> bool:
+        database = self.database
+        return (
+            database.current_write() is None
+            and not self._hooks.any_for(*events)
+            and not self._info.server_generated
+            and database.dialect_name == "sqlite"
+        )
+
+    def _raw_inserts(self) -> RawInserts:
+        if self._raw is None:
+            self._raw = RawInserts(self._info, self.database.dialect)
+        return self._raw
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[WriteContext]:
+        async with _translated(), self.database.transaction():
+            context = self.database.current_write()
+            assert context is not None
+            yield context
+
+    async def insert(self, obj: ModelT | dict[str, Any], *, actor: str | None = None) -> ModelT:
+        """Validate and insert one record; audit ``create``; returns it with its key.
+
+        Runs ``before_insert`` → write → audit → ``after_insert`` in one transaction. A model
+        instance passed in is updated in place and returned; a mapping gives a new instance.
+
+        Raises:
+            ValidationError: a field is invalid (nothing written).
+            ConflictError: a unique or foreign-key constraint refused the record.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> recipe = await recipes.insert(Recipe(name="bolt", speed=3), actor="operator")
+        """
+        who = resolve_actor(actor)
+        values = self._prepare(obj)
+        if self._fast_path("before_insert", "after_insert"):
+            work = self._raw_inserts().work(
+                [values], component=self.component, actor=who, audit=self.enable_auditing
+            )
+            stored = await self.database.run_raw(work)
+            result: ModelT = self._info.assign(obj, stored[0])
+            return result
+        async with self._write() as context:
+            inserted: ModelT = await self._ops.insert(context, obj, values, who)
+            return inserted
+
+    async def insert_many(
+        self, objs: Iterable[ModelT | dict[str, Any]], *, actor: str | None = None
+    ) -> list[ModelT]:
+        """Insert every record or none; one audit row per record.
+
+        Raises:
+            ValidationError: a record is invalid; field names are prefixed by the record's
+                position (``"3.name"``); nothing is written.
+            ConflictError: a constraint refused one of the records; nothing is written.
+            DatabaseClosedError: the database is not open.
+        """
+        who = resolve_actor(actor)
+        items = list(objs)
+        prepared = self._prepare_many(items)
+        if not items:
+            return []
+        if self._fast_path("before_insert", "after_insert"):
+            work = self._raw_inserts().work(
+                prepared, component=self.component, actor=who, audit=self.enable_auditing
+            )
+            stored = await self.database.run_raw(work)
+            return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
+        async with self._write() as context:
+            return [
+                await self._ops.insert(context, obj, values, who)
+                for obj, values in zip(items, prepared, strict=True)
+            ]
+
+    def _prepare_many(self, items: Sequence[Any]) -> list[dict[str, Any]]:
+        prepared, errors = [], []
+        for index, obj in enumerate(items):
+            try:
+                prepared.append(self._prepare(obj))
+            except ValidationError as exc:
+                errors.extend(FieldError(f"{index}.{e.field}", e.message, e.type) for e in exc.errors)
+        if errors:
+            raise ValidationError(errors, model=self._info.name)
+        return prepared
+
+    async def save(self, obj: ModelT | dict[str, Any], *, actor: str | None = None) -> ModelT:
+        """Insert when the key is absent or unknown, else update every field.
+
+        ``deleted_at`` is never changed by ``save``.
+
+        Raises:
+            ValidationError: a field is invalid.
+            ConflictError: a constraint refused the record, or the record is soft-deleted.
+            DatabaseClosedError: the database is not open.
+        """
+        who = resolve_actor(actor)
+        try:
+            values = self._info.values_of(obj)
+        except TypeError as exc:
+            raise ValidationError.single("__root__", str(exc), "type_error") from None
+        record = self._validator.record(values)
+        key = record.get(self._info.pk.key)
+        if key is None:
+            return await self.insert(obj, actor=who)
+        soft = self._info.soft_delete
+        if soft is not None:
+            record.pop(soft.key, None)
+        async with self._write() as context:
+            existing = await self._ops.fetch(context.session, key)
+            if existing is None:
+                inserted: ModelT = await self._ops.insert(
+                    context, obj, complete_record(self._info, record), who
+                )
+                return inserted
+            updated = await self._ops.replace(context, record, who)
+            return self._info.assign(obj, self._info.values_of(updated))  # type: ignore[no-any-return]
+
+    async def update(self, id: Any, *, actor: str | None = None, **fields: Any) -> ModelT | None:
+        """Change some fields of a live record; audit ``update`` if anything changed.
+
+        Returns the updated record, or ``None`` when it is missing or soft-deleted.
+
+        Raises:
+            ValidationError: an unknown field, the key, ``deleted_at``, or an invalid value.
+            ConflictError: a unique or foreign-key constraint refused the change.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> await recipes.update(recipe.id, speed=5, actor="operator")
+        """
+        who = resolve_actor(actor)
+        key = self._validator.key(id)
+        protected = {self._info.pk.key} | (
+            {self._info.soft_delete.key} if self._info.soft_delete else set()
+        )
+        refused = [FieldError(name, "cannot be changed by update()", "read_only") for name in fields if name in protected]
+        if refused:
+            raise ValidationError(refused, model=self._info.name)
+        changes = self._validator.changes(fields)
+        async with self._write() as context:
+            updated: ModelT | None = await self._ops.update(context, key, changes, who)
+            return updated
+
+    async def delete(self, id: Any, *, actor: str | None = None) -> bool:
+        """Delete a record: soft (audit ``soft_delete``) if the model has ``deleted_at``.
+
+        Returns False, writing nothing, when the record is missing or already deleted.
+
+        Raises:
+            ValidationError: ``id`` cannot be this model's key.
+            ConflictError: other records still reference it (hard delete).
+            DatabaseClosedError: the database is not open.
+        """
+        who = resolve_actor(actor)
+        key = self._validator.key(id)
+        async with self._write() as context:
+            return await self._ops.delete(context, key, who)
+
+    async def restore(self, id: Any, *, actor: str | None = None) -> bool:
+        """Clear ``deleted_at`` of a soft-deleted record; audit ``restore``.
+
+        Returns False, writing nothing, when the record is missing or not deleted (always
+        False for a model without ``deleted_at``).
+
+        Raises:
+            ValidationError: ``id`` cannot be this model's key.
+            ConflictError: a live record now holds one of its unique values.
+            DatabaseClosedError: the database is not open.
+        """
+        who = resolve_actor(actor)
+        key = self._validator.key(id)
+        async with self._write() as context:
+            return await self._ops.restore(context, key, who)
+
+    async def delete_many(self, ids: Iterable[Any], *, actor: str | None = None) -> int:
+        """Delete every listed record or none; missing ids are skipped; returns the count.
+
+        Raises:
+            ValidationError: an id cannot be this model's key; nothing is written.
+            ConflictError: a record is still referenced; nothing is written.
+            DatabaseClosedError: the database is not open.
+        """
+        who = resolve_actor(actor)
+        keys = [self._validator.key(i) for i in ids]
+        async with self._write() as context:
+            return await self._ops.delete_many(context, keys, who)

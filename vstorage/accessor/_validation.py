@@ -1,0 +1,181 @@
+"""Pydantic validation derived from a model's columns, for SQLAlchemy and SQLModel alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
+from sqlalchemy import types as sa_types
+
+from vstorage.accessor._model import ModelInfo
+from vstorage.errors import FieldError, ValidationError
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _json_value(value: Any) -> Any:
+    json.dumps(value)  # raises TypeError/ValueError for what a JSON column cannot hold
+    return value
+
+
+def _aware_to_utc_naive(value: dt.datetime) -> dt.datetime:
+    # A column without timezone stores wall-clock text: store the UTC instant, never a local
+    # time whose offset would be silently dropped.
+    if value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
+    """The pydantic annotation for a SQLAlchemy column type."""
+    if isinstance(column_type, sa_types.TypeDecorator):
+        return python_type(column_type.impl_instance)
+    if isinstance(column_type, sa_types.Boolean):
+        return bool
+    if isinstance(column_type, sa_types.Integer):
+        return Annotated[int, Field(strict=False, ge=_INT64[0], le=_INT64[1])]
+    if isinstance(column_type, sa_types.Enum):
+        if column_type.enum_class is not None:
+            return column_type.enum_class
+        return Annotated[str, AfterValidator(_one_of(column_type.enums))]
+    if isinstance(column_type, sa_types.String):
+        if column_type.length:
+            return Annotated[str, Field(max_length=column_type.length)]
+        return str
+    if isinstance(column_type, sa_types.Float):
+        return decimal.Decimal if column_type.asdecimal else float
+    if isinstance(column_type, sa_types.Numeric):
+        return Annotated[decimal.Decimal, Field(allow_inf_nan=False)] if column_type.asdecimal else float
+    if isinstance(column_type, sa_types.DateTime):
+        if column_type.timezone:
+            return dt.datetime
+        return Annotated[dt.datetime, AfterValidator(_aware_to_utc_naive)]
+    if isinstance(column_type, sa_types.Date):
+        return dt.date
+    if isinstance(column_type, sa_types.Time):
+        return dt.time
+    if isinstance(column_type, sa_types.Interval):
+        return dt.timedelta
+    if isinstance(column_type, sa_types._Binary):
+        return bytes
+    if isinstance(column_type, sa_types.Uuid):
+        return uuid.UUID if column_type.as_uuid else str
+    if isinstance(column_type, sa_types.JSON):
+        return Annotated[Any, AfterValidator(_json_value)]
+    try:
+        return column_type.python_type
+    except NotImplementedError:
+        return Any
+
+
+def _one_of(choices: tuple[str, ...] | list[str]) -> Any:
+    allowed = set(choices)
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {sorted(allowed)}")
+        return value
+
+    return check
+
+
+def _errors(exc: pydantic.ValidationError, model: str) -> ValidationError:
+    details = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"]) or "__root__"
+        kind = error["type"]
+        message = "unknown field" if kind == "extra_forbidden" else error["msg"]
+        details.append(FieldError(loc, message, kind))
+    return ValidationError(details, model=model)
+
+
+class Validator:
+    """Validates full rows (insert, save) and partial changes (update) of one model."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self._info = info
+        full: dict[str, Any] = {}
+        partial: dict[str, Any] = {}
+        for key, field in info.fields.items():
+            annotation = python_type(field.column.type)
+            column = field.column
+            optional = (
+                column.nullable
+                or field.has_python_default
+                or key in info.server_generated
+                or (field is info.pk and info.pk_generated)
+            )
+            full[key] = (annotation | None, None) if optional else (annotation, ...)
+            partial[key] = (annotation | None if column.nullable else annotation, None)
+        config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+        name = info.name
+        self._full: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+            f"{name}Record", __config__=config, **full
+        )
+        self._partial: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+            f"{name}Changes", __config__=config, **partial
+        )
+        self._pk: TypeAdapter[Any] = TypeAdapter(python_type(info.pk.column.type))
+
+    def record(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate a whole record; returns coerced values for the keys given.
+
+        Raises:
+            ValidationError: a value has the wrong type, a required field is missing or null,
+                or a key is not a column of the model.
+        """
+        try:
+            parsed = self._full.model_validate(values)
+        except pydantic.ValidationError as exc:
+            raise _errors(exc, self._info.name) from None
+        given = parsed.model_fields_set
+        out = {key: getattr(parsed, key) for key in given}
+        if self._info.is_sqlmodel:
+            self._sqlmodel_checks(out)
+        return out
+
+    def changes(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate a partial update; returns coerced values for the keys given.
+
+        Raises:
+            ValidationError: as for :meth:`record`; null in a non-nullable column is refused.
+        """
+        try:
+            parsed = self._partial.model_validate(values)
+        except pydantic.ValidationError as exc:
+            raise _errors(exc, self._info.name) from None
+        return {key: getattr(parsed, key) for key in parsed.model_fields_set}
+
+    def key(self, value: Any) -> Any:
+        """Validate and coerce a primary-key value.
+
+        Raises:
+            ValidationError: the value cannot be this model's key.
+        """
+        if isinstance(value, bool):
+            raise ValidationError.single(self._info.pk.key, "not a valid key", "type_error")
+        try:
+            return self._pk.validate_python(value)
+        except pydantic.ValidationError:
+            raise ValidationError.single(
+                self._info.pk.key, "not a valid key", "type_error"
+            ) from None
+
+    def _sqlmodel_checks(self, values: dict[str, Any]) -> None:
+        # SQLModel table=True classes skip validation on construction; run the model's own
+        # field constraints (Field(gt=0), max_length, ...) here.
+        candidate = {k: v for k, v in values.items() if v is not None}
+        try:
+            self._info.model.model_validate(candidate)
+        except pydantic.ValidationError as exc:
+            errors = [
+                e for e in _errors(exc, self._info.name).errors if e.type != "missing"
+            ]
+            if errors:
+                raise ValidationError(errors, model=self._info.name) from None

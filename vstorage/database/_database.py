@@ -1,0 +1,496 @@
+"""AsyncDatabase: the writer queue, the readers, transactions and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import enum
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from sqlalchemy import Dialect, Table, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from vstorage.database import _context
+from vstorage.database._audit import AuditEntry, audit_table
+from vstorage.database._errors import translate
+from vstorage.database._jobs import Change, RawWork
+from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
+from vstorage.database._url import Target, parse_url
+from vstorage.database._writer import Writer, WriterStats
+from vstorage.errors import ConfigurationError, DatabaseClosedError, ValidationError
+
+logger = logging.getLogger("vstorage")
+
+CommitListener = Callable[[list[Change]], Awaitable[None] | None]
+
+
+class Registrable(Protocol):
+    """What :meth:`AsyncDatabase.register` accepts (an ``AsyncModelAccessor``)."""
+
+    @property
+    def table(self) -> Table: ...
+
+    def bind(self, database: AsyncDatabase) -> None: ...
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AsyncDatabase:
+    """An embedded SQLite database with one writer, concurrent readers and an audit trail.
+
+    All writes go through one bounded queue served by one connection; queued jobs are
+    committed together (group commit), each in its own savepoint. Reads run concurrently on
+    ``readers`` read-only connections. Safe for use by many concurrent tasks.
+
+    Args:
+        url: ``sqlite:///path/to/file.db`` (relative to the working directory; four slashes
+            for an absolute path) or ``sqlite:///:memory:``.
+        readers: number of read-only connections (ignored for an in-memory database, whose
+            reads are served in turn by the writer connection).
+        synchronous: ``"full"`` (default: durable across power loss) or ``"normal"``
+            (a power cut may lose the last transactions, never corrupt the file).
+        busy_timeout_ms: how long to wait for a lock held by another process.
+        journal_size_limit: bytes the WAL file is truncated to after a checkpoint.
+        max_queue: writes waiting beyond this make callers wait (back-pressure).
+        max_group: most jobs committed in one transaction.
+        create_tables: run :meth:`create_all` on connect.
+
+    Raises:
+        ConfigurationError: the URL or an option is not usable.
+
+    Example:
+        >>> async with AsyncDatabase("sqlite:///./machine.db", create_tables=True) as db:
+        ...     async with db.transaction() as session:
+        ...         ...
+    """
+
+    def __init__(
+        self,
+        url: str = "sqlite:///./vstorage.db",
+        *,
+        readers: int = 4,
+        synchronous: str = "full",
+        busy_timeout_ms: int = 5000,
+        journal_size_limit: int = 64 * 1024 * 1024,
+        max_queue: int = 10_000,
+        max_group: int = 256,
+        create_tables: bool = False,
+    ) -> None:
+        if readers < 1:
+            raise ConfigurationError("readers must be at least 1")
+        if max_queue < 1 or max_group < 1:
+            raise ConfigurationError("max_queue and max_group must be at least 1")
+        self._target: Target = parse_url(url)
+        self._plan = PragmaPlan.build(
+            synchronous=synchronous,
+            busy_timeout_ms=busy_timeout_ms,
+            journal_size_limit=journal_size_limit,
+            memory=self._target.memory,
+        )
+        self._readers_count = readers
+        self._max_queue = max_queue
+        self._max_group = max_group
+        self._create_tables = create_tables
+        self._state = _State.UNOPENED
+        self._tables: dict[str, Table] = {}
+        self._listeners: dict[str, list[CommitListener]] = {}
+        self._listener_tasks: set[asyncio.Task[None]] = set()
+        self._writer_engine: AsyncEngine | None = None
+        self._reader_engine: AsyncEngine | None = None
+        self._writer: Writer | None = None
+        self._connect_lock: asyncio.Lock | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of the database (driver ``sqlite+aiosqlite``)."""
+        return self._target.url.render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> str | None:
+        """The database file, or ``None`` for an in-memory database."""
+        return self._target.path
+
+    @property
+    def is_open(self) -> bool:
+        """True between :meth:`connect` and :meth:`close`."""
+        return self._state is _State.OPEN
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQLAlchemy dialect of the writer connection.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+        """
+        if self._writer_engine is None:
+            raise DatabaseClosedError("the database is not open")
+        return self._writer_engine.dialect
+
+    @property
+    def dialect_name(self) -> str:
+        """The SQLAlchemy dialect name (``"sqlite"``)."""
+        return "sqlite"
+
+    async def connect(self) -> None:
+        """Open the writer and the readers, verifying every pragma. Idempotent.
+
+        Raises:
+            DatabaseClosedError: the database was closed; open a new instance instead.
+            ConfigurationError: SQLite refused a pragma (e.g. WAL on a network drive).
+        """
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._state is _State.OPEN:
+                return
+            if self._state is _State.CLOSED:
+                raise DatabaseClosedError("a closed database cannot be reopened")
+            try:
+                await self._open()
+            except BaseException:
+                await self._dispose()
+                raise
+            self._state = _State.OPEN
+        if self._create_tables:
+            await self.create_all()
+
+    async def _open(self) -> None:
+        self._writer_engine = self._engine(pool_size=1, reader=False)
+        if not self._target.memory:
+            self._reader_engine = self._engine(pool_size=self._readers_count, reader=True)
+        self._writer = Writer(
+            self._writer_engine,
+            max_queue=self._max_queue,
+            max_group=self._max_group,
+            on_commit=self._dispatch,
+        )
+        try:
+            await self._writer.start()
+        except Exception as exc:
+            raise translate(exc) from exc
+        if self._reader_engine is not None:
+            # Open one reader now so a refused pragma fails connect(), not the first read.
+            async with self._reader_engine.connect():
+                pass
+
+    def _engine(self, *, pool_size: int, reader: bool) -> AsyncEngine:
+        engine = create_async_engine(
+            self._target.url,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=3600,
+        )
+        plan = self._plan
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, record: Any) -> None:
+            # Driver-level transaction control off: vstorage emits BEGIN itself, so that
+            # SAVEPOINT and RELEASE behave as SQL says (SQLAlchemy's documented recipe).
+            dbapi_connection.isolation_level = None
+            plan.apply(dbapi_connection, reader=reader)
+
+        begin = "BEGIN" if reader else "BEGIN IMMEDIATE"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(begin)
+
+        return engine
+
+    async def close(self) -> None:
+        """Drain the writer queue, then close every connection. Idempotent.
+
+        Writes submitted after ``close()`` began raise :class:`DatabaseClosedError`.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        await self._dispose()
+
+    async def _dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+        if self._listener_tasks:
+            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
+        for engine in (self._writer_engine, self._reader_engine):
+            if engine is not None:
+                await engine.dispose()
+
+    async def __aenter__(self) -> AsyncDatabase:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- models ----------------------------------------------------------------------------
+
+    def register(self, accessor: Registrable) -> None:
+        """Bind an accessor to this database; its table is created by :meth:`create_all`.
+
+        Raises:
+            ConfigurationError: another accessor already serves a different table of that name.
+        """
+        table = accessor.table
+        known = self._tables.get(table.name)
+        if known is not None and known is not table:
+            raise ConfigurationError(f"two different tables are named {table.name!r}")
+        self._tables[table.name] = table
+        accessor.bind(self)
+
+    @property
+    def tables(self) -> dict[str, Table]:
+        """The registered tables, by name (the audit table not included)."""
+        return dict(self._tables)
+
+    async def create_all(self) -> None:
+        """Create the registered tables, the tables they reference, and the audit table.
+
+        Existing tables are left as they are.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+        """
+        tables = _with_references(self._tables.values())
+
+        def create(sync_session: Any) -> None:
+            connection = sync_session.connection()
+            audit_table.create(connection, checkfirst=True)
+            for table in tables:
+                table.create(connection, checkfirst=True)
+
+        async with self.transaction() as session:
+            await session.run_sync(create)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _open_writer(self) -> Writer:
+        if self._state is not _State.OPEN or self._writer is None:
+            raise DatabaseClosedError("the database is not open")
+        return self._writer
+
+    async def run_raw(self, work: RawWork) -> Any:
+        """Queue statements that run in the writer thread on the DBAPI cursor (internal).
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+        """
+        return await self._open_writer().run(work)
+
+    def current_write(self) -> _context.WriteContext | None:
+        """The write transaction of this database the current task is inside, if any."""
+        return _context.current_write(self)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work on the writer: everything in the block commits together or not at all.
+
+        Accessor calls made inside the block (and inside hooks) join it. Nested
+        ``transaction()`` blocks become savepoints. The block is serialized with every other
+        write, so a read-modify-write inside it cannot lose an update. The block exits only
+        after COMMIT returned. Do not await other tasks' writes inside the block: the writer
+        is yours until it ends.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> async with db.transaction() as session:
+            ...     counter = await counters.get(1)
+            ...     await counters.update(1, value=counter.value + 1)
+        """
+        outer = self.current_write()
+        if outer is not None:
+            mark = len(outer.changes)
+            try:
+                async with outer.session.begin_nested():
+                    yield outer.session
+            except BaseException:
+                del outer.changes[mark:]
+                raise
+            return
+        writer = self._open_writer()
+        changes: list[Change] = []
+        async with writer.lease(changes) as session:
+            context = _context.WriteContext(self, session, asyncio.current_task(), changes)
+            token = _context.enter(context)
+            try:
+                yield session
+            finally:
+                _context.leave(token)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session on a read-only connection, seeing one consistent snapshot.
+
+        Inside :meth:`transaction` it is the transaction's own session (reads see its writes).
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> async with db.read() as session:
+            ...     rows = (await session.execute(select(Recipe))).scalars().all()
+        """
+        writer = self._open_writer()
+        outer = self.current_write()
+        if outer is not None:
+            yield outer.session
+            return
+        if self._reader_engine is None:
+            async with writer.lease([], read_only=True) as session:
+                yield session
+            return
+        async with AsyncSession(self._reader_engine, expire_on_commit=False) as session:
+            yield session
+
+    async def read_audit(
+        self,
+        *,
+        component: str | None = None,
+        record_id: Any = None,
+        actor: str | None = None,
+        operation: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Audit rows, newest first (ties broken by id, newest first).
+
+        ``since``/``until`` are inclusive and compared as instants (a naive datetime is
+        taken as UTC).
+
+        Raises:
+            ValidationError: ``limit`` or ``offset`` is negative.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> entries = await db.read_audit(component="recipes", actor="operator", limit=20)
+        """
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValidationError.single("limit", "limit and offset must be >= 0")
+        query = select(audit_table)
+        filters = {
+            "component": component,
+            "record_id": None if record_id is None else str(record_id),
+            "actor": actor,
+            "operation": operation,
+        }
+        for name, value in filters.items():
+            if value is not None:
+                query = query.where(audit_table.c[name] == value)
+        if since is not None:
+            query = query.where(audit_table.c.timestamp >= since)
+        if until is not None:
+            query = query.where(audit_table.c.timestamp <= until)
+        query = query.order_by(audit_table.c.timestamp.desc(), audit_table.c.id.desc())
+        query = query.limit(limit).offset(offset)
+        try:
+            async with self.read() as session:
+                rows = (await session.execute(query)).mappings().all()
+        except DatabaseClosedError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
+        return [AuditEntry(**row) for row in rows]
+
+    # -- inspection ------------------------------------------------------------------------
+
+    async def settings(self) -> dict[str, Settings]:
+        """The pragma values in force on the writer and on a reader connection.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> (await db.settings())["writer"].synchronous
+            'full'
+        """
+        writer = self._open_writer()
+
+        def read(connection: Any) -> Settings:
+            return read_settings(connection.cursor())
+
+        result = {"writer": await writer.execute_raw(read)}
+        if self._reader_engine is not None:
+            async with self._reader_engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                result["reader"] = await raw.driver_connection._execute(read, raw.driver_connection._conn)
+        return result
+
+    def stats(self) -> WriterStats:
+        """Queue depth and commit figures of the writer.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+        """
+        return self._open_writer().stats()
+
+    async def writer_in_transaction(self) -> bool:
+        """Whether the writer connection holds an open transaction right now."""
+        return await self._open_writer().in_transaction()
+
+    # -- commit listeners ------------------------------------------------------------------
+
+    def add_commit_listener(self, table: str, listener: CommitListener) -> None:
+        """Call ``listener(changes)`` after each committed transaction that touched ``table``."""
+        self._listeners.setdefault(table, []).append(listener)
+
+    def _dispatch(self, changes: list[Change]) -> None:
+        by_table: dict[str, list[Change]] = {}
+        for change in changes:
+            by_table.setdefault(change.table, []).append(change)
+        for table, table_changes in by_table.items():
+            for listener in self._listeners.get(table, ()):
+                self._call_listener(listener, table_changes)
+
+    def _call_listener(self, listener: CommitListener, changes: list[Change]) -> None:
+        try:
+            result = listener(list(changes))
+        except Exception:
+            logger.exception("vstorage: after_commit listener %r failed", listener)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.get_running_loop().create_task(_guard(listener, result))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+
+
+async def _guard(listener: object, awaitable: Awaitable[None]) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("vstorage: after_commit listener %r failed", listener)
+
+
+def _with_references(tables: Iterable[Table]) -> list[Table]:
+    """The tables plus every table they reference by foreign key, parents first."""
+    seen: dict[str, Table] = {}
+
+    def visit(table: Table) -> None:
+        if table.name in seen:
+            return
+        for fk in table.foreign_keys:
+            parent = fk.column.table
+            if isinstance(parent, Table) and parent is not table:
+                visit(parent)
+        seen[table.name] = table
+
+    for table in tables:
+        visit(table)
+    return list(seen.values())

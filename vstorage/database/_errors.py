@@ -1,0 +1,72 @@
+"""Translate driver errors into vstorage errors, without SQL text or bound values."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from sqlalchemy import exc as sa_exc
+
+from vstorage.errors import (
+    ConflictError,
+    DatabaseBusyError,
+    StorageError,
+    ValidationError,
+    VStorageError,
+)
+
+_FIELDS = re.compile(r"constraint failed: (.+)$")
+
+
+def _fields(message: str) -> list[str]:
+    match = _FIELDS.search(message)
+    if not match:
+        return []
+    # "UNIQUE constraint failed: users.email, users.site" -> ["email", "site"]
+    return [part.strip().rsplit(".", 1)[-1] for part in match.group(1).split(",")]
+
+
+def translate(exc: BaseException) -> BaseException:
+    """Map a sqlite3 or SQLAlchemy error to a :class:`~vstorage.errors.VStorageError`.
+
+    Anything that is not a database error (a hook's own exception, a cancellation) is returned
+    unchanged, so callers can write ``raise translate(exc) from exc``.
+    """
+    if isinstance(exc, VStorageError):
+        return exc
+    original: BaseException = exc
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        original = exc.orig
+    elif not isinstance(exc, (sqlite3.Error, sa_exc.SQLAlchemyError)):
+        return exc
+    message = str(original.args[0]) if getattr(original, "args", None) else type(original).__name__
+    if isinstance(original, sqlite3.IntegrityError):
+        return _integrity(message)
+    if isinstance(original, sqlite3.OperationalError) and "locked" in message:
+        return DatabaseBusyError("the database is locked by another connection")
+    if isinstance(original, OverflowError):
+        return ValidationError.single("value", "integer out of range", "overflow")
+    if isinstance(exc, sa_exc.SQLAlchemyError) and not isinstance(exc, sa_exc.DBAPIError):
+        return StorageError(f"database error ({type(exc).__name__})")
+    return StorageError(f"database error: {message}")
+
+
+def _integrity(message: str) -> VStorageError:
+    fields = _fields(message)
+    upper = message.upper()
+    if upper.startswith("UNIQUE") or "PRIMARY KEY" in upper:
+        return ConflictError(
+            f"a record with the same {', '.join(fields) or 'key'} already exists",
+            constraint="unique",
+            fields=fields,
+        )
+    if upper.startswith("FOREIGN KEY"):
+        return ConflictError(
+            "a referenced record does not exist or is still referenced", constraint="foreign_key"
+        )
+    if upper.startswith("NOT NULL"):
+        name = fields[0] if fields else "value"
+        return ValidationError.single(name, "must not be null", "missing")
+    if upper.startswith("CHECK"):
+        return ConflictError("a check constraint refused the record", constraint="check")
+    return ConflictError("the database refused the record", constraint="integrity")
