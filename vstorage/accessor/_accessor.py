@@ -418,7 +418,9 @@ class AsyncModelAccessor(Generic[ModelT]):
             updated = await self._ops.replace(context, record, who)
             return self._info.assign(obj, self._info.values_of(updated))  # type: ignore[no-any-return]
 
-    async def update(self, id: Any, *, actor: str | None = None, **fields: Any) -> ModelT | None:
+    async def update(
+        self, id: Any, /, *, actor: str | None = None, **fields: Any
+    ) -> ModelT | None:
         """Change some fields of a live record; audit ``update`` if anything changed.
 
         Returns the updated record, or ``None`` when it is missing or soft-deleted.

@@ -92,7 +92,8 @@ class RawInserts:
                 changes.append(Change(table, "create", stored, None))
                 if audit:
                     entry = (timestamp, component, str(stored[pk]), "create", actor, None)
-                    audit_rows.append([(*entry, dumps(stored))[i] for i in audit_order])
+                    values = (*entry, dumps(stored))
+                    audit_rows.append([values[i] for i in audit_order])
             if audit_rows:
                 cursor.executemany(audit_sql, audit_rows)
             return stored_rows, changes

@@ -20,7 +20,10 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def _json_value(value: Any) -> Any:
-    json.dumps(value)  # raises TypeError/ValueError for what a JSON column cannot hold
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not JSON-serialisable: {exc}") from None
     return value
 
 
@@ -51,7 +54,16 @@ def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
     if isinstance(column_type, sa_types.Float):
         return decimal.Decimal if column_type.asdecimal else float
     if isinstance(column_type, sa_types.Numeric):
-        return Annotated[decimal.Decimal, Field(allow_inf_nan=False)] if column_type.asdecimal else float
+        if not column_type.asdecimal:
+            return float
+        return Annotated[
+            decimal.Decimal,
+            Field(
+                allow_inf_nan=False,
+                max_digits=column_type.precision,
+                decimal_places=column_type.scale,
+            ),
+        ]
     if isinstance(column_type, sa_types.DateTime):
         if column_type.timezone:
             return dt.datetime

@@ -44,9 +44,12 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in the audit trail")
 
 
+_encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Serialise a row for the audit trail (UUID, Decimal, date/time, bytes, Enum, JSON)."""
-    return json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+    return _encoder.encode(value)
 
 
 def jsonable(value: Any) -> Any:

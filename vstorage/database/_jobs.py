@@ -79,6 +79,17 @@ class LeaseJob(Job):
         assert self.granted is not None
         return self.granted.cancelled()
 
+    def fail(self, error: BaseException) -> None:
+        """Hand an error to the caller, whether it waits for its turn or for COMMIT."""
+        assert self.granted is not None
+        if not self.granted.done():
+            # The caller is still waiting for its turn: it never reaches ``done``.
+            self.granted.set_exception(error)
+            self.done.cancel()
+            return
+        if not self.done.done():
+            self.done.set_exception(error)
+
 
 @dataclass(slots=True)
 class Outcome:

@@ -304,6 +304,10 @@ class Writer:
         # The savepoint is opened before the caller's body runs, so everything the body does
         # (and only that) is undone by a rollback.
         await session.connection()
+        if job.granted.cancelled():  # the caller gave up while the savepoint was opening
+            await session.rollback()
+            await session.close()
+            return Outcome(error=asyncio.CancelledError())
         job.granted.set_result(session)
         keep = await job.finished
         try:
