@@ -8,6 +8,7 @@ Example:
     ...     recipes = AsyncModelAccessor(Recipe, "recipes", database=db)
     ...     await db.create_all()
     ...     await recipes.insert(Recipe(name="bolt"), actor="operator")
+
 """
 
 from vstorage.accessor import AsyncModelAccessor, current_actor, use_actor

@@ -68,6 +68,7 @@ class ValidationError(VStorageError):
 
     Attributes:
         errors: one :class:`FieldError` per rejected field.
+
     """
 
     def __init__(self, errors: Sequence[FieldError], *, model: str | None = None) -> None:
@@ -93,6 +94,7 @@ class ConflictError(VStorageError):
     Attributes:
         constraint: ``"unique"``, ``"foreign_key"``, ``"check"``, ``"not_null"`` or ``"state"``.
         fields: the columns involved, when the database names them.
+
     """
 
     def __init__(

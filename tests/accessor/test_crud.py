@@ -16,7 +16,12 @@ async def test_insert_returns_stored_object_with_key(acc: Accessors) -> None:
     assert isinstance(stored.id, int)
     fetched = await acc.recipes.get(stored.id)
     assert fetched is not None
-    assert (fetched.name, fetched.speed, fetched.note, fetched.deleted_at) == ("bolt", 3, None, None)
+    assert (fetched.name, fetched.speed, fetched.note, fetched.deleted_at) == (
+        "bolt",
+        3,
+        None,
+        None,
+    )
 
 
 async def test_insert_accepts_a_mapping_and_applies_defaults(acc: Accessors) -> None:
@@ -30,7 +35,13 @@ async def test_insert_writes_a_create_audit_row(acc: Accessors, db: AsyncDatabas
     [entry] = await db.read_audit(component="recipes")
     assert (entry.operation, entry.actor, entry.record_id) == ("create", "op", str(stored.id))
     assert entry.before is None
-    assert entry.after == {"id": stored.id, "name": "bolt", "speed": 3, "note": None, "deleted_at": None}
+    assert entry.after == {
+        "id": stored.id,
+        "name": "bolt",
+        "speed": 3,
+        "note": None,
+        "deleted_at": None,
+    }
 
 
 async def test_get_missing_is_none(acc: Accessors) -> None:
@@ -48,7 +59,11 @@ async def test_all_orders_by_key_and_pages(acc: Accessors) -> None:
         await acc.recipes.insert(Recipe(name=name))
     assert [r.name for r in await acc.recipes.all()] == ["c", "a", "b"]
     assert [r.name for r in await acc.recipes.all(order_by="name")] == ["a", "b", "c"]
-    assert [r.name for r in await acc.recipes.all(order_by="name", order_desc=True)] == ["c", "b", "a"]
+    assert [r.name for r in await acc.recipes.all(order_by="name", order_desc=True)] == [
+        "c",
+        "b",
+        "a",
+    ]
     assert [r.name for r in await acc.recipes.all(limit=1, offset=1)] == ["a"]
 
 

@@ -25,10 +25,18 @@ async def test_hooks_run_in_order_sync_and_async(acc: Accessors) -> None:
     async def a_ins(session: AsyncSession, instance: Recipe) -> None:
         calls.append(f"after_insert:{instance.id}")
 
-    for event in ["before_update", "after_update", "before_delete", "after_delete",
-                  "before_restore", "after_restore"]:
+    for event in [
+        "before_update",
+        "after_update",
+        "before_delete",
+        "after_delete",
+        "before_restore",
+        "after_restore",
+    ]:
+
         def hook(session: AsyncSession, instance: Any, event: str = event) -> None:
             calls.append(event)
+
         getattr(recipes, event)()(hook)
 
     recipe = await recipes.insert(Recipe(name="bolt"))
@@ -38,9 +46,12 @@ async def test_hooks_run_in_order_sync_and_async(acc: Accessors) -> None:
     assert calls == [
         "before_insert:None",
         f"after_insert:{recipe.id}",
-        "before_update", "after_update",
-        "before_delete", "after_delete",
-        "before_restore", "after_restore",
+        "before_update",
+        "after_update",
+        "before_delete",
+        "after_delete",
+        "before_restore",
+        "after_restore",
     ]
 
 
@@ -65,7 +76,9 @@ async def test_raising_insert_hook_rolls_back_data_audit_and_hook_writes(
 
 
 @pytest.mark.parametrize("event", ["before_update", "after_update"])
-async def test_raising_update_hook_rolls_back(acc: Accessors, db: AsyncDatabase, event: str) -> None:
+async def test_raising_update_hook_rolls_back(
+    acc: Accessors, db: AsyncDatabase, event: str
+) -> None:
     recipe = await acc.recipes.insert(Recipe(name="bolt", speed=1))
 
     def fail(session: AsyncSession, instance: Recipe) -> None:
@@ -80,7 +93,9 @@ async def test_raising_update_hook_rolls_back(acc: Accessors, db: AsyncDatabase,
 
 
 @pytest.mark.parametrize("event", ["before_delete", "after_delete"])
-async def test_raising_delete_hook_rolls_back(acc: Accessors, db: AsyncDatabase, event: str) -> None:
+async def test_raising_delete_hook_rolls_back(
+    acc: Accessors, db: AsyncDatabase, event: str
+) -> None:
     recipe = await acc.recipes.insert(Recipe(name="bolt"))
 
     async def fail(session: AsyncSession, instance: Recipe) -> None:

@@ -83,8 +83,10 @@ async def test_rich_types_full_contract(acc: Accessors, db: AsyncDatabase) -> No
 async def test_rich_types_reject_bad_values(acc: Accessors, field: str, value: object) -> None:
     record = measurement()
     with pytest.raises(ValidationError) as info:
-        values = {k: getattr(record, k) for k in ("key", "amount", "mode", "payload", "blob",
-                                                   "at_time", "on_day", "taken_at")}
+        values = {
+            k: getattr(record, k)
+            for k in ("key", "amount", "mode", "payload", "blob", "at_time", "on_day", "taken_at")
+        }
         values[field] = value
         await acc.measurements.insert(values)
     assert info.value.errors[0].field.startswith(field)
@@ -97,7 +99,7 @@ async def test_uuid_keys(acc: Accessors, db: AsyncDatabase) -> None:
     assert (await acc.runs.get(str(run.id))) is not None
     updated = await acc.runs.update(str(run.id), label="second")
     assert updated is not None and updated.label == "second"
-    [update, create] = await db.read_audit(component="runs", record_id=run.id)
+    [_update, create] = await db.read_audit(component="runs", record_id=run.id)
     assert create.record_id == str(run.id)
     assert create.after is not None and create.after["id"] == str(run.id)
     assert await acc.runs.delete(run.id)
@@ -137,8 +139,11 @@ async def test_sqlmodel_contract(acc: Accessors, db: AsyncDatabase) -> None:
 
 @pytest.mark.parametrize(
     ("values", "field"),
-    [({"name": "drill", "wear": 101}, "wear"), ({"name": "x" * 31}, "name"),
-     ({"name": "drill", "wear": "worn"}, "wear")],
+    [
+        ({"name": "drill", "wear": 101}, "wear"),
+        ({"name": "x" * 31}, "name"),
+        ({"name": "drill", "wear": "worn"}, "wear"),
+    ],
 )
 async def test_sqlmodel_field_constraints_are_enforced(
     acc: Accessors, values: dict[str, object], field: str

@@ -12,7 +12,7 @@ from vstorage.accessor._actor import resolve_actor
 from vstorage.accessor._hooks import Hook, HookRegistry
 from vstorage.accessor._model import ModelInfo, make_unique_partial
 from vstorage.accessor._raw import RawInserts
-from vstorage.accessor._session_ops import SessionOps, complete_record
+from vstorage.accessor._session_ops import SessionOps
 from vstorage.accessor._validation import Validator
 from vstorage.database._context import WriteContext
 from vstorage.database._database import AsyncDatabase, CommitListener
@@ -57,6 +57,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         >>> recipes = AsyncModelAccessor(Recipe, "recipes", database=db)
         >>> bolt = await recipes.insert(Recipe(name="bolt", speed=3), actor="operator")
         >>> await recipes.update(bolt.id, speed=4, actor="operator")
+
     """
 
     def __init__(
@@ -107,6 +108,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Raises:
             ConfigurationError: the accessor is not bound yet.
+
         """
         if self._database is None:
             raise ConfigurationError(
@@ -119,6 +121,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Raises:
             ConfigurationError: already bound to another database.
+
         """
         if self._database is database:
             return
@@ -194,6 +197,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Example:
             >>> recipe = await recipes.get(1)
+
         """
         key = self._validator.key(id)
         query = self._select(include_deleted).where(self._info.pk.column == key)
@@ -214,6 +218,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         Raises:
             ValidationError: ``order_by`` is not a field, or ``limit``/``offset`` is negative.
             DatabaseClosedError: the database is not open.
+
         """
         return await self.find(
             include_deleted=include_deleted,
@@ -240,6 +245,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Example:
             >>> fast = await recipes.find(Recipe.speed >= 3, order_by="name", limit=10)
+
         """
         query = self._select(include_deleted).where(*conditions)
         query = query.order_by(self._order(order_by, order_desc), self._info.pk.column)
@@ -254,6 +260,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Raises:
             DatabaseClosedError: the database is not open.
+
         """
         query = select(func.count()).select_from(self._info.table).where(*conditions)
         if not include_deleted and self._info.soft_delete is not None:
@@ -297,7 +304,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             raise ValidationError.single(
                 soft.key, "set by delete(); a new record cannot be deleted", "read_only"
             )
-        return complete_record(self._info, record)
+        return self._info.complete(record)
 
     def _fast_path(self, *events: str) -> bool:
         database = self.database
@@ -333,6 +340,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Example:
             >>> recipe = await recipes.insert(Recipe(name="bolt", speed=3), actor="operator")
+
         """
         who = resolve_actor(actor)
         values = self._prepare(obj)
@@ -357,6 +365,7 @@ class AsyncModelAccessor(Generic[ModelT]):
                 position (``"3.name"``); nothing is written.
             ConflictError: a constraint refused one of the records; nothing is written.
             DatabaseClosedError: the database is not open.
+
         """
         who = resolve_actor(actor)
         items = list(objs)
@@ -376,12 +385,15 @@ class AsyncModelAccessor(Generic[ModelT]):
             ]
 
     def _prepare_many(self, items: Sequence[Any]) -> list[dict[str, Any]]:
-        prepared, errors = [], []
+        prepared: list[dict[str, Any]] = []
+        errors: list[FieldError] = []
         for index, obj in enumerate(items):
             try:
                 prepared.append(self._prepare(obj))
             except ValidationError as exc:
-                errors.extend(FieldError(f"{index}.{e.field}", e.message, e.type) for e in exc.errors)
+                errors.extend(
+                    FieldError(f"{index}.{e.field}", e.message, e.type) for e in exc.errors
+                )
         if errors:
             raise ValidationError(errors, model=self._info.name)
         return prepared
@@ -395,6 +407,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             ValidationError: a field is invalid.
             ConflictError: a constraint refused the record, or the record is soft-deleted.
             DatabaseClosedError: the database is not open.
+
         """
         who = resolve_actor(actor)
         try:
@@ -412,15 +425,13 @@ class AsyncModelAccessor(Generic[ModelT]):
             existing = await self._ops.fetch(context.session, key)
             if existing is None:
                 inserted: ModelT = await self._ops.insert(
-                    context, obj, complete_record(self._info, record), who
+                    context, obj, self._info.complete(record), who
                 )
                 return inserted
             updated = await self._ops.replace(context, record, who)
             return self._info.assign(obj, self._info.values_of(updated))  # type: ignore[no-any-return]
 
-    async def update(
-        self, id: Any, /, *, actor: str | None = None, **fields: Any
-    ) -> ModelT | None:
+    async def update(self, id: Any, /, *, actor: str | None = None, **fields: Any) -> ModelT | None:
         """Change some fields of a live record; audit ``update`` if anything changed.
 
         Returns the updated record, or ``None`` when it is missing or soft-deleted.
@@ -432,13 +443,18 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Example:
             >>> await recipes.update(recipe.id, speed=5, actor="operator")
+
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
         protected = {self._info.pk.key} | (
             {self._info.soft_delete.key} if self._info.soft_delete else set()
         )
-        refused = [FieldError(name, "cannot be changed by update()", "read_only") for name in fields if name in protected]
+        refused = [
+            FieldError(name, "cannot be changed by update()", "read_only")
+            for name in fields
+            if name in protected
+        ]
         if refused:
             raise ValidationError(refused, model=self._info.name)
         changes = self._validator.changes(fields)
@@ -455,6 +471,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             ValidationError: ``id`` cannot be this model's key.
             ConflictError: other records still reference it (hard delete).
             DatabaseClosedError: the database is not open.
+
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
@@ -471,6 +488,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             ValidationError: ``id`` cannot be this model's key.
             ConflictError: a live record now holds one of its unique values.
             DatabaseClosedError: the database is not open.
+
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
@@ -484,6 +502,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             ValidationError: an id cannot be this model's key; nothing is written.
             ConflictError: a record is still referenced; nothing is written.
             DatabaseClosedError: the database is not open.
+
         """
         who = resolve_actor(actor)
         keys = [self._validator.key(i) for i in ids]

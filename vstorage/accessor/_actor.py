@@ -24,6 +24,7 @@ def use_actor(actor: str) -> Iterator[None]:
     Example:
         >>> with use_actor("operator-7"):
         ...     await recipes.insert(Recipe(name="bolt"))   # audited as operator-7
+
     """
     token = _actor.set(check_actor(actor))
     try:
@@ -42,6 +43,7 @@ def check_actor(actor: object) -> str:
 
     Raises:
         ValidationError: not a non-empty string of at most 200 characters.
+
     """
     if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_ACTOR_LENGTH:
         raise ValidationError.single(

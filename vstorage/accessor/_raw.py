@@ -12,18 +12,21 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Table, insert
+from sqlalchemy import Dialect, Table, bindparam, func, insert, select
 
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change, RawWork
+from vstorage.errors import StorageError
 
 Processor = Callable[[Any], Any] | None
 
 _AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
 
 
-def _compile_insert(table: Table, dialect: Dialect, columns: Sequence[str]) -> tuple[str, list[str]]:
+def _compile_insert(
+    table: Table, dialect: Dialect, columns: Sequence[str]
+) -> tuple[str, list[str]]:
     compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
     order = list(compiled.positiontup or [])
     return compiled.string, order
@@ -48,6 +51,13 @@ class RawInserts:
         self.audit_sql, audit_order = _compile_insert(audit_table, dialect, _AUDIT_COLUMNS)
         self._audit_order = [_AUDIT_COLUMNS.index(name) for name in audit_order]
         self._timestamp = _processor(audit_table.c.timestamp.type, dialect)
+        pk_column = info.pk.column
+        count = (
+            select(func.count())
+            .select_from(info.table)
+            .where(pk_column >= bindparam("low"), pk_column <= bindparam("high"))
+        )
+        self.count_sql = count.compile(dialect=dialect).string
 
     def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
         statement = self._statements.get(keys)
@@ -80,22 +90,58 @@ class RawInserts:
         stamp = dt.datetime.now(dt.UTC)
         timestamp = self._timestamp(stamp) if self._timestamp else stamp
         audit_sql, audit_order, table = self.audit_sql, self._audit_order, info.table.name
+        count_sql = self.count_sql
+
+        batch = generated and len(prepared) > 1 and len({sql for sql, _, _ in prepared}) == 1
 
         def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
-            changes: list[Change] = []
-            stored_rows = []
-            audit_rows = []
-            for sql, params, row in prepared:
-                cursor.execute(sql, params)
-                stored = row if pk in row else {pk: cursor.lastrowid, **row}
-                stored_rows.append(stored)
-                changes.append(Change(table, "create", stored, None))
-                if audit:
-                    entry = (timestamp, component, str(stored[pk]), "create", actor, None)
-                    values = (*entry, dumps(stored))
+            if batch:
+                stored_rows = _insert_batch(cursor, prepared, pk, count_sql)
+            else:
+                stored_rows = []
+                for sql, params, row in prepared:
+                    cursor.execute(sql, params)
+                    stored_rows.append(row if pk in row else {pk: cursor.lastrowid, **row})
+            changes = [Change(table, "create", stored, None) for stored in stored_rows]
+            if audit:
+                audit_rows = []
+                for stored in stored_rows:
+                    values = (
+                        timestamp,
+                        component,
+                        str(stored[pk]),
+                        "create",
+                        actor,
+                        None,
+                        dumps(stored),
+                    )
                     audit_rows.append([values[i] for i in audit_order])
-            if audit_rows:
                 cursor.executemany(audit_sql, audit_rows)
             return stored_rows, changes
 
         return run
+
+
+def _insert_batch(
+    cursor: sqlite3.Cursor,
+    prepared: list[tuple[str, list[Any], dict[str, Any]]],
+    pk: str,
+    count_sql: str,
+) -> list[dict[str, Any]]:
+    """Insert rows without keys in one ``executemany`` and derive their generated keys.
+
+    Under the write lock SQLite gives each new row the largest rowid plus one, so a batch gets
+    consecutive keys ending at ``lastrowid``; a count over that range proves it.
+    """
+    sql = prepared[0][0]
+    cursor.executemany(sql, [params for _, params, _ in prepared])
+    # sqlite3 leaves lastrowid unset after executemany; ask the connection (this module is
+    # the SQLite fast path: other dialects insert through the session path with RETURNING).
+    (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+    first = None if last is None else last - len(prepared) + 1
+    if last is None or first is None or first < 1:
+        raise StorageError("could not determine the keys of a batch insert")
+    (count,) = cursor.execute(count_sql, (first, last)).fetchone()
+    if count != len(prepared):
+        raise StorageError("could not determine the keys of a batch insert")
+    return [{pk: first + i, **row} for i, (_, _, row) in enumerate(prepared)]

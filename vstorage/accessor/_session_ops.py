@@ -112,7 +112,7 @@ class SessionOps:
         return instance
 
     def _complete(self, values: dict[str, Any]) -> dict[str, Any]:
-        return complete_record(self._info, values)
+        return self._info.complete(values)
 
     async def update(
         self, context: WriteContext, key: Any, changes: dict[str, Any], actor: str
@@ -136,9 +136,7 @@ class SessionOps:
         if not changed:
             return instance
         await session.execute(
-            update(self._info.table)
-            .where(self._pk_column == key)
-            .values(self._columns_of(changed))
+            update(self._info.table).where(self._pk_column == key).values(self._columns_of(changed))
         )
         await self._record(context, "update", key, actor, before, after)
         await self._hooks.run("after_update", session, instance)
@@ -209,21 +207,3 @@ class SessionOps:
             if await self.delete(context, key, actor):
                 count += 1
         return count
-
-
-def complete_record(info: ModelInfo, values: dict[str, Any]) -> dict[str, Any]:
-    """Every field of a validated record: Python defaults applied, missing nullable as None.
-
-    The generated key and server-side defaults stay absent when not given.
-    """
-    out: dict[str, Any] = {}
-    for key, field in info.fields.items():
-        value = values.get(key)
-        if value is None and field.has_python_default:
-            value = field.python_default()
-        if value is None and (
-            key in info.server_generated or (field is info.pk and info.pk_generated)
-        ):
-            continue
-        out[key] = value
-    return out

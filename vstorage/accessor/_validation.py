@@ -127,12 +127,15 @@ class Validator:
             partial[key] = (annotation | None if column.nullable else annotation, None)
         config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
         name = info.name
-        self._full: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+        self._full: type[pydantic.BaseModel] = pydantic.create_model(
             f"{name}Record", __config__=config, **full
         )
-        self._partial: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+        self._partial: type[pydantic.BaseModel] = pydantic.create_model(
             f"{name}Changes", __config__=config, **partial
         )
+        # The core validator directly: model_validate's Python wrapper costs as much as the
+        # validation itself on small records.
+        self._validate_full = self._full.__pydantic_validator__.validate_python
         self._pk: TypeAdapter[Any] = TypeAdapter(python_type(info.pk.column.type))
 
     def record(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,13 +144,14 @@ class Validator:
         Raises:
             ValidationError: a value has the wrong type, a required field is missing or null,
                 or a key is not a column of the model.
+
         """
         try:
-            parsed = self._full.model_validate(values)
+            parsed = self._validate_full(values)
         except pydantic.ValidationError as exc:
             raise _errors(exc, self._info.name) from None
-        given = parsed.model_fields_set
-        out = {key: getattr(parsed, key) for key in given}
+        data = parsed.__dict__
+        out = {key: data[key] for key in parsed.__pydantic_fields_set__}
         if self._info.is_sqlmodel:
             self._sqlmodel_checks(out)
         return out
@@ -157,6 +161,7 @@ class Validator:
 
         Raises:
             ValidationError: as for :meth:`record`; null in a non-nullable column is refused.
+
         """
         try:
             parsed = self._partial.model_validate(values)
@@ -169,6 +174,7 @@ class Validator:
 
         Raises:
             ValidationError: the value cannot be this model's key.
+
         """
         if isinstance(value, bool):
             raise ValidationError.single(self._info.pk.key, "not a valid key", "type_error")
@@ -186,8 +192,6 @@ class Validator:
         try:
             self._info.model.model_validate(candidate)
         except pydantic.ValidationError as exc:
-            errors = [
-                e for e in _errors(exc, self._info.name).errors if e.type != "missing"
-            ]
+            errors = [e for e in _errors(exc, self._info.name).errors if e.type != "missing"]
             if errors:
                 raise ValidationError(errors, model=self._info.name) from None

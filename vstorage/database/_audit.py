@@ -130,6 +130,7 @@ class AuditEntry:
         actor: who made the change.
         before: the row before (``None`` for ``create``), JSON-encoded values.
         after: the row after (``None`` for ``delete``), JSON-encoded values.
+
     """
 
     id: int

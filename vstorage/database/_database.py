@@ -71,6 +71,7 @@ class AsyncDatabase:
         >>> async with AsyncDatabase("sqlite:///./machine.db", create_tables=True) as db:
         ...     async with db.transaction() as session:
         ...         ...
+
     """
 
     def __init__(
@@ -132,6 +133,7 @@ class AsyncDatabase:
 
         Raises:
             DatabaseClosedError: the database is not open.
+
         """
         if self._writer_engine is None:
             raise DatabaseClosedError("the database is not open")
@@ -148,6 +150,7 @@ class AsyncDatabase:
         Raises:
             DatabaseClosedError: the database was closed; open a new instance instead.
             ConfigurationError: SQLite refused a pragma (e.g. WAL on a network drive).
+
         """
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
@@ -242,6 +245,7 @@ class AsyncDatabase:
 
         Raises:
             ConfigurationError: another accessor already serves a different table of that name.
+
         """
         table = accessor.table
         known = self._tables.get(table.name)
@@ -262,6 +266,7 @@ class AsyncDatabase:
 
         Raises:
             DatabaseClosedError: the database is not open.
+
         """
         tables = _with_references(self._tables.values())
 
@@ -286,6 +291,7 @@ class AsyncDatabase:
 
         Raises:
             DatabaseClosedError: the database is not open.
+
         """
         return await self._open_writer().run(work)
 
@@ -310,6 +316,7 @@ class AsyncDatabase:
             >>> async with db.transaction() as session:
             ...     counter = await counters.get(1)
             ...     await counters.update(1, value=counter.value + 1)
+
         """
         outer = self.current_write()
         if outer is not None:
@@ -345,6 +352,7 @@ class AsyncDatabase:
         Example:
             >>> async with db.read() as session:
             ...     rows = (await session.execute(select(Recipe))).scalars().all()
+
         """
         writer = self._open_writer()
         outer = self.current_write()
@@ -381,6 +389,7 @@ class AsyncDatabase:
 
         Example:
             >>> entries = await db.read_audit(component="recipes", actor="operator", limit=20)
+
         """
         if (limit is not None and limit < 0) or offset < 0:
             raise ValidationError.single("limit", "limit and offset must be >= 0")
@@ -420,6 +429,7 @@ class AsyncDatabase:
         Example:
             >>> (await db.settings())["writer"].synchronous
             'full'
+
         """
         writer = self._open_writer()
 
@@ -430,7 +440,8 @@ class AsyncDatabase:
         if self._reader_engine is not None:
             async with self._reader_engine.connect() as connection:
                 raw = await connection.get_raw_connection()
-                result["reader"] = await raw.driver_connection._execute(read, raw.driver_connection._conn)
+                driver: Any = raw.driver_connection
+                result["reader"] = await driver._execute(read, driver._conn)
         return result
 
     def stats(self) -> WriterStats:
@@ -438,6 +449,7 @@ class AsyncDatabase:
 
         Raises:
             DatabaseClosedError: the database is not open.
+
         """
         return self._open_writer().stats()
 

@@ -20,6 +20,7 @@ class Change:
         operation: ``create``, ``update``, ``delete``, ``soft_delete`` or ``restore``.
         values: the row after the change (``None`` for a hard delete).
         before: the row before the change (``None`` for a create).
+
     """
 
     table: str

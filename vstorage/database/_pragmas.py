@@ -22,6 +22,7 @@ class Settings:
         busy_timeout_ms: how long a connection waits for a lock held by another process.
         journal_size_limit: bytes the WAL is truncated to after a checkpoint.
         query_only: True on reader connections.
+
     """
 
     journal_mode: str
@@ -53,6 +54,7 @@ class PragmaPlan:
 
         Raises:
             ConfigurationError: an option is out of range.
+
         """
         level = synchronous.lower()
         if level not in _SYNCHRONOUS_LEVELS:
@@ -80,6 +82,7 @@ class PragmaPlan:
 
         Raises:
             ConfigurationError: SQLite did not accept a pragma (e.g. WAL on a network drive).
+
         """
         cursor = dbapi_connection.cursor()
         try:

@@ -19,6 +19,7 @@ class Target:
         url: the SQLAlchemy async URL both engines connect to.
         path: the file path, or ``None`` for an in-memory database.
         memory: True for an in-memory database shared by every connection of this instance.
+
     """
 
     url: URL
@@ -31,6 +32,7 @@ def parse_url(url: str) -> Target:
 
     Raises:
         ConfigurationError: the URL is malformed or names a backend this build does not serve.
+
     """
     try:
         parsed = make_url(url)

@@ -47,6 +47,7 @@ class WriterStats:
         jobs: jobs committed since connect.
         last_commit_seconds: how long the last group took from BEGIN to COMMIT.
         last_group_size: how many jobs the last group held.
+
     """
 
     queue_depth: int
@@ -135,6 +136,7 @@ class Writer:
 
         Raises:
             DatabaseClosedError: the writer is closed.
+
         """
         job = RawJob(done=asyncio.get_running_loop().create_future(), work=work)
         await self._enqueue(job)
@@ -151,6 +153,7 @@ class Writer:
 
         Raises:
             DatabaseClosedError: the writer is closed.
+
         """
         loop = asyncio.get_running_loop()
         job = LeaseJob(
