@@ -158,3 +158,12 @@ async def test_sqlmodel_instance_skipping_validation_is_still_checked(acc: Acces
     tool = Tool(name="drill", wear=500)  # SQLModel table=True does not validate here
     with pytest.raises(ValidationError):
         await acc.tools.insert(tool)
+
+
+async def test_sqlmodel_constraints_apply_to_updates(acc: Accessors) -> None:
+    tool = await acc.tools.insert(Tool(name="drill"))
+    with pytest.raises(ValidationError) as info:
+        await acc.tools.update(tool.id, wear=-1)
+    assert [e.field for e in info.value.errors] == ["wear"]
+    fetched = await acc.tools.get(tool.id)
+    assert fetched is not None and fetched.wear == 0

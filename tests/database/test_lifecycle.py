@@ -144,3 +144,11 @@ async def test_data_survives_reopening(db_path: Path) -> None:
     async with AsyncDatabase(url) as db:
         recipes = AsyncModelAccessor(Recipe, "recipes", database=db)
         assert [r.name for r in await recipes.all()] == ["bolt"]
+
+
+async def test_close_inside_a_transaction_is_refused(db_path: Path) -> None:
+    async with AsyncDatabase(f"sqlite:///{db_path}") as db:
+        async with db.transaction():
+            with pytest.raises(ConfigurationError):
+                await db.close()
+        assert db.is_open

@@ -346,7 +346,11 @@ class AsyncModelAccessor(Generic[ModelT]):
         values = self._prepare(obj)
         if self._fast_path("before_insert", "after_insert"):
             work = self._raw_inserts().work(
-                [values], component=self.component, actor=who, audit=self.enable_auditing
+                [values],
+                component=self.component,
+                actor=who,
+                audit=self.enable_auditing,
+                report=self.database.has_commit_listeners(self._info.table.name),
             )
             stored = await self.database.run_raw(work)
             result: ModelT = self._info.assign(obj, stored[0])
@@ -374,7 +378,11 @@ class AsyncModelAccessor(Generic[ModelT]):
             return []
         if self._fast_path("before_insert", "after_insert"):
             work = self._raw_inserts().work(
-                prepared, component=self.component, actor=who, audit=self.enable_auditing
+                prepared,
+                component=self.component,
+                actor=who,
+                audit=self.enable_auditing,
+                report=self.database.has_commit_listeners(self._info.table.name),
             )
             stored = await self.database.run_raw(work)
             return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]

@@ -71,11 +71,18 @@ class RawInserts:
         return statement
 
     def work(
-        self, rows: list[dict[str, Any]], *, component: str, actor: str, audit: bool
+        self,
+        rows: list[dict[str, Any]],
+        *,
+        component: str,
+        actor: str,
+        audit: bool,
+        report: bool,
     ) -> RawWork:
         """Raw work inserting ``rows`` (attribute-keyed, validated) with one audit row each.
 
-        The work returns the rows with their generated keys filled in.
+        The work returns the rows with their generated keys filled in, and their changes when
+        ``report`` is set (someone listens for this table's commits).
         """
         info = self._info
         pk = info.pk.key
@@ -102,7 +109,9 @@ class RawInserts:
                 for sql, params, row in prepared:
                     cursor.execute(sql, params)
                     stored_rows.append(row if pk in row else {pk: cursor.lastrowid, **row})
-            changes = [Change(table, "create", stored, None) for stored in stored_rows]
+            changes = (
+                [Change(table, "create", stored, None) for stored in stored_rows] if report else []
+            )
             if audit:
                 audit_rows = []
                 for stored in stored_rows:

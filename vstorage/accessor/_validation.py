@@ -167,7 +167,10 @@ class Validator:
             parsed = self._partial.model_validate(values)
         except pydantic.ValidationError as exc:
             raise _errors(exc, self._info.name) from None
-        return {key: getattr(parsed, key) for key in parsed.model_fields_set}
+        out = {key: getattr(parsed, key) for key in parsed.model_fields_set}
+        if self._info.is_sqlmodel:
+            self._sqlmodel_checks(out)
+        return out
 
     def key(self, value: Any) -> Any:
         """Validate and coerce a primary-key value.

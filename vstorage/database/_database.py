@@ -216,9 +216,14 @@ class AsyncDatabase:
         """Drain the writer queue, then close every connection. Idempotent.
 
         Writes submitted after ``close()`` began raise :class:`DatabaseClosedError`.
+
+        Raises:
+            ConfigurationError: called inside a ``transaction()`` block of this database.
         """
         if self._state is _State.CLOSED:
             return
+        if self.current_write() is not None:
+            raise ConfigurationError("close() inside a transaction would wait for itself")
         self._state = _State.CLOSED
         await self._dispose()
 
@@ -462,6 +467,10 @@ class AsyncDatabase:
     def add_commit_listener(self, table: str, listener: CommitListener) -> None:
         """Call ``listener(changes)`` after each committed transaction that touched ``table``."""
         self._listeners.setdefault(table, []).append(listener)
+
+    def has_commit_listeners(self, table: str) -> bool:
+        """Whether any listener waits for commits touching ``table``."""
+        return bool(self._listeners.get(table))
 
     def _dispatch(self, changes: list[Change]) -> None:
         by_table: dict[str, list[Change]] = {}
