@@ -8,9 +8,11 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, Numeric, String
+from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlmodel import Field, SQLModel
+
+from vstorage import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -69,6 +71,15 @@ class Counter(Base):
     __tablename__ = "counters"
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
+
+
+class Shift(Base):
+    """Timezone-aware columns: SQLAlchemy's DateTime(timezone=True) and vstorage's UTCDateTime."""
+
+    __tablename__ = "shifts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    starts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ends: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Tool(SQLModel, table=True):

@@ -9,6 +9,7 @@ Every error is a :class:`VStorageError`; catch that to handle them all::
     ├── NotFoundError           a record that must exist does not
     ├── ValidationError         input rejected before anything was written (per-field details)
     ├── ConflictError           unique or foreign-key constraint, or a deleted record in the way
+    │   └── RecordLimitError    the table already holds its maximum number of live records
     └── StorageError            any other database failure (the driver's error is chained)
 
 SQLAlchemy and sqlite3 errors are wrapped at the boundary (``raise ... from exc``); messages
@@ -28,6 +29,7 @@ __all__ = (
     "DatabaseClosedError",
     "FieldError",
     "NotFoundError",
+    "RecordLimitError",
     "StorageError",
     "VStorageError",
     "ValidationError",
@@ -92,7 +94,8 @@ class ConflictError(VStorageError):
     """A unique or foreign-key constraint refused the write, or a deleted record is in the way.
 
     Attributes:
-        constraint: ``"unique"``, ``"foreign_key"``, ``"check"``, ``"not_null"`` or ``"state"``.
+        constraint: ``"unique"``, ``"foreign_key"``, ``"check"``, ``"max_records"``,
+            ``"state"`` (e.g. saving a soft-deleted record) or ``"integrity"`` (other).
         fields: the columns involved, when the database names them.
 
     """
@@ -103,3 +106,11 @@ class ConflictError(VStorageError):
         self.constraint = constraint
         self.fields: tuple[str, ...] = tuple(fields)
         super().__init__(message)
+
+
+class RecordLimitError(ConflictError):
+    """An insert would take a table past its maximum number of live records."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the limit of {limit} records is reached", constraint="max_records")

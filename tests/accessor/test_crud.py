@@ -308,3 +308,36 @@ async def test_accessor_without_audit_writes_none(db: AsyncDatabase) -> None:
     await alarms.update(alarm.id, level=3)
     await alarms.delete(alarm.id)
     assert await db.read_audit() == []
+
+
+async def test_max_records_is_enforced_on_both_paths(acc: Accessors, db: AsyncDatabase) -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from vstorage import RecordLimitError
+
+    results = await asyncio.gather(
+        *(acc.recipes.insert(Recipe(name=f"r{i}"), max_records=5) for i in range(20)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 5
+    assert all(isinstance(r, RecordLimitError) for r in results if isinstance(r, BaseException))
+    assert await acc.recipes.count() == 5
+    with pytest.raises(RecordLimitError):
+        await acc.recipes.insert_many([Recipe(name="x")], max_records=5)
+    # A soft-deleted record no longer counts.
+    await acc.recipes.delete(1)
+    await acc.recipes.insert(Recipe(name="replacement"), max_records=5)
+
+    @acc.alarms.before_insert()
+    def noop(session: AsyncSession, instance: Alarm) -> None:
+        pass
+
+    hooked = await asyncio.gather(
+        *(acc.alarms.insert(Alarm(code=str(i)), max_records=3) for i in range(10)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in hooked) == 3
+    assert await acc.alarms.count() == 3
+    assert len(await db.read_audit(component="alarms")) == 3

@@ -216,3 +216,16 @@ async def test_async_after_commit_listener_runs_and_errors_are_contained(
     await asyncio.wait_for(done.wait(), timeout=10)
     assert "listener bug" in caplog.text or "after_commit listener" in caplog.text
     assert await acc.alarms.count() == 1
+
+
+async def test_accessor_calls_in_hooks_are_audited_under_the_triggering_actor(
+    acc: Accessors, db: AsyncDatabase
+) -> None:
+    @acc.recipes.after_update()
+    async def note(session: AsyncSession, instance: Recipe) -> None:
+        await acc.alarms.insert(Alarm(code="changed"))
+
+    recipe = await acc.recipes.insert(Recipe(name="bolt"))
+    await acc.recipes.update(recipe.id, speed=4, actor="operator-3")
+    actors = {(e.component, e.operation): e.actor for e in await db.read_audit(limit=2)}
+    assert actors == {("recipes", "update"): "operator-3", ("alarms", "create"): "operator-3"}

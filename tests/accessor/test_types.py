@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.conftest import Accessors
-from tests.models import Measurement, Mode, Recipe, Run, Tool
+from tests.models import Alarm, Measurement, Mode, Recipe, Run, Tool
 from vstorage import AsyncDatabase, ConflictError, ValidationError
 
 
@@ -167,3 +167,48 @@ async def test_sqlmodel_constraints_apply_to_updates(acc: Accessors) -> None:
     assert [e.field for e in info.value.errors] == ["wear"]
     fetched = await acc.tools.get(tool.id)
     assert fetched is not None and fetched.wear == 0
+
+
+async def test_booleans_are_not_integers(acc: Accessors) -> None:
+    with pytest.raises(ValidationError) as info:
+        await acc.recipes.insert({"name": "bolt", "speed": True})
+    assert info.value.errors[0].field == "speed"
+
+
+async def test_sql_errors_escaping_a_transaction_are_translated(db: AsyncDatabase) -> None:
+    from sqlalchemy import text
+
+    from vstorage import StorageError
+
+    with pytest.raises(StorageError) as info:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT * FROM no_such_table"))
+    assert "SELECT" not in str(info.value)
+    assert info.value.__cause__ is not None
+    with pytest.raises(StorageError):
+        async with db.read() as session:
+            await session.execute(text("SELECT * FROM no_such_table"))
+
+
+async def test_errors_of_the_fast_path_are_chained(acc: Accessors) -> None:
+    await acc.alarms.insert(Alarm(id=1, code="a"))
+    with pytest.raises(ConflictError) as info:
+        await acc.alarms.insert(Alarm(id=1, code="b"))
+    assert info.value.__cause__ is not None
+
+
+async def test_aware_datetimes_keep_their_instant(db: AsyncDatabase) -> None:
+    from tests.models import Shift
+    from vstorage import AsyncModelAccessor
+
+    shifts = AsyncModelAccessor(Shift, "shifts", database=db)
+    await db.create_all()
+    zone = dt.timezone(dt.timedelta(hours=2))
+    local = dt.datetime(2026, 3, 1, 12, 0, tzinfo=zone)
+    stored = await shifts.insert(Shift(starts=local, ends=local))
+    fetched = await shifts.get(stored.id)
+    assert fetched is not None
+    # SQLite keeps no offset: the UTC instant is stored (naive on read for DateTime).
+    assert fetched.starts == dt.datetime(2026, 3, 1, 10, 0)
+    assert fetched.ends == local
+    assert fetched.ends.tzinfo is not None

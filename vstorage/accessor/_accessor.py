@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
 
-from vstorage.accessor._actor import resolve_actor
+from vstorage.accessor._actor import resolve_actor, use_actor
 from vstorage.accessor._hooks import Hook, HookRegistry
 from vstorage.accessor._model import ModelInfo, make_unique_partial
 from vstorage.accessor._raw import RawInserts
@@ -16,24 +16,11 @@ from vstorage.accessor._session_ops import SessionOps
 from vstorage.accessor._validation import Validator
 from vstorage.database._context import WriteContext
 from vstorage.database._database import AsyncDatabase, CommitListener
-from vstorage.database._errors import translate
-from vstorage.errors import ConfigurationError, FieldError, ValidationError, VStorageError
+from vstorage.database._errors import translated
+from vstorage.errors import ConfigurationError, FieldError, ValidationError
 
 ModelT = TypeVar("ModelT")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@contextlib.asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    try:
-        yield
-    except VStorageError:
-        raise
-    except Exception as exc:
-        error = translate(exc)
-        if error is exc:
-            raise
-        raise error from exc
 
 
 class AsyncModelAccessor(Generic[ModelT]):
@@ -265,7 +252,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         query = select(func.count()).select_from(self._info.table).where(*conditions)
         if not include_deleted and self._info.soft_delete is not None:
             query = query.where(self._info.soft_delete.column.is_(None))
-        async with _translated(), self.database.read() as session:
+        async with translated(), self.database.read() as session:
             return int((await session.execute(query)).scalar_one())
 
     def _select(self, include_deleted: bool) -> Select[Any]:
@@ -287,7 +274,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         return column.desc() if desc else column.asc()
 
     async def _fetch(self, query: Select[Any]) -> list[ModelT]:
-        async with _translated(), self.database.read() as session:
+        async with translated(), self.database.read() as session:
             rows = (await session.execute(query)).mappings().all()
         return [self._info.build(self._info.from_row(row)) for row in rows]
 
@@ -321,46 +308,51 @@ class AsyncModelAccessor(Generic[ModelT]):
         return self._raw
 
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[WriteContext]:
-        async with _translated(), self.database.transaction():
-            context = self.database.current_write()
-            assert context is not None
-            yield context
+    async def _write(self, actor: str) -> AsyncIterator[WriteContext]:
+        # The caller's actor becomes the ambient one, so accessor calls made by hooks are
+        # audited under the same name.
+        with use_actor(actor):
+            async with translated(), self.database.transaction():
+                context = self.database.current_write()
+                assert context is not None
+                yield context
 
-    async def insert(self, obj: ModelT | dict[str, Any], *, actor: str | None = None) -> ModelT:
+    async def insert(
+        self,
+        obj: ModelT | dict[str, Any],
+        *,
+        actor: str | None = None,
+        max_records: int | None = None,
+    ) -> ModelT:
         """Validate and insert one record; audit ``create``; returns it with its key.
 
         Runs ``before_insert`` → write → audit → ``after_insert`` in one transaction. A model
         instance passed in is updated in place and returned; a mapping gives a new instance.
+        With ``max_records``, the insert is refused when the table already holds that many
+        live records (counted inside the write transaction, so concurrent inserts cannot
+        overshoot).
 
         Raises:
             ValidationError: a field is invalid (nothing written).
             ConflictError: a unique or foreign-key constraint refused the record.
+            RecordLimitError: ``max_records`` is reached.
             DatabaseClosedError: the database is not open.
 
         Example:
             >>> recipe = await recipes.insert(Recipe(name="bolt", speed=3), actor="operator")
 
         """
-        who = resolve_actor(actor)
-        values = self._prepare(obj)
-        if self._fast_path("before_insert", "after_insert"):
-            work = self._raw_inserts().work(
-                [values],
-                component=self.component,
-                actor=who,
-                audit=self.enable_auditing,
-                report=self.database.has_commit_listeners(self._info.table.name),
-            )
-            stored = await self.database.run_raw(work)
-            result: ModelT = self._info.assign(obj, stored[0])
-            return result
-        async with self._write() as context:
-            inserted: ModelT = await self._ops.insert(context, obj, values, who)
-            return inserted
+        [stored] = await self._insert(
+            [self._prepare(obj)], [obj], resolve_actor(actor), max_records
+        )
+        return stored
 
     async def insert_many(
-        self, objs: Iterable[ModelT | dict[str, Any]], *, actor: str | None = None
+        self,
+        objs: Iterable[ModelT | dict[str, Any]],
+        *,
+        actor: str | None = None,
+        max_records: int | None = None,
     ) -> list[ModelT]:
         """Insert every record or none; one audit row per record.
 
@@ -368,14 +360,24 @@ class AsyncModelAccessor(Generic[ModelT]):
             ValidationError: a record is invalid; field names are prefixed by the record's
                 position (``"3.name"``); nothing is written.
             ConflictError: a constraint refused one of the records; nothing is written.
+            RecordLimitError: the batch would take the table past ``max_records``.
             DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> await recipes.insert_many([Recipe(name="a"), Recipe(name="b")], actor="import")
 
         """
         who = resolve_actor(actor)
         items = list(objs)
-        prepared = self._prepare_many(items)
         if not items:
             return []
+        return await self._insert(self._prepare_many(items), items, who, max_records)
+
+    async def _insert(
+        self, prepared: list[dict[str, Any]], items: list[Any], who: str, max_records: int | None
+    ) -> list[ModelT]:
+        if max_records is not None and max_records < 0:
+            raise ValidationError.single("max_records", "must be >= 0")
         if self._fast_path("before_insert", "after_insert"):
             work = self._raw_inserts().work(
                 prepared,
@@ -383,10 +385,12 @@ class AsyncModelAccessor(Generic[ModelT]):
                 actor=who,
                 audit=self.enable_auditing,
                 report=self.database.has_commit_listeners(self._info.table.name),
+                max_records=max_records,
             )
             stored = await self.database.run_raw(work)
             return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
-        async with self._write() as context:
+        async with self._write(who) as context:
+            await self._ops.check_limit(context.session, len(items), max_records)
             return [
                 await self._ops.insert(context, obj, values, who)
                 for obj, values in zip(items, prepared, strict=True)
@@ -429,7 +433,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         soft = self._info.soft_delete
         if soft is not None:
             record.pop(soft.key, None)
-        async with self._write() as context:
+        async with self._write(who) as context:
             existing = await self._ops.fetch(context.session, key)
             if existing is None:
                 inserted: ModelT = await self._ops.insert(
@@ -466,7 +470,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         if refused:
             raise ValidationError(refused, model=self._info.name)
         changes = self._validator.changes(fields)
-        async with self._write() as context:
+        async with self._write(who) as context:
             updated: ModelT | None = await self._ops.update(context, key, changes, who)
             return updated
 
@@ -483,7 +487,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
-        async with self._write() as context:
+        async with self._write(who) as context:
             return await self._ops.delete(context, key, who)
 
     async def restore(self, id: Any, *, actor: str | None = None) -> bool:
@@ -500,7 +504,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
-        async with self._write() as context:
+        async with self._write(who) as context:
             return await self._ops.restore(context, key, who)
 
     async def delete_many(self, ids: Iterable[Any], *, actor: str | None = None) -> int:
@@ -514,5 +518,5 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         who = resolve_actor(actor)
         keys = [self._validator.key(i) for i in ids]
-        async with self._write() as context:
+        async with self._write(who) as context:
             return await self._ops.delete_many(context, keys, who)

@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, Table, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Select,
+    Table,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import Mapper
@@ -142,6 +152,13 @@ class ModelInfo:
     def from_row(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         """Attribute-keyed values from a row keyed by column name."""
         return {field.key: row[name] for name, field in self.by_column.items() if name in row}
+
+    def live_count(self) -> Select[Any]:
+        """``SELECT count(*)`` of the records that are not soft-deleted."""
+        query = select(func.count()).select_from(self.table)
+        if self.soft_delete is not None:
+            query = query.where(self.soft_delete.column.is_(None))
+        return query
 
     def now_for_soft_delete(self) -> dt.datetime:
         """The deletion timestamp in the form the ``deleted_at`` column stores."""

@@ -17,7 +17,7 @@ from sqlalchemy import Dialect, Table, bindparam, func, insert, select
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change, RawWork
-from vstorage.errors import StorageError
+from vstorage.errors import RecordLimitError, StorageError
 
 Processor = Callable[[Any], Any] | None
 
@@ -58,6 +58,7 @@ class RawInserts:
             .where(pk_column >= bindparam("low"), pk_column <= bindparam("high"))
         )
         self.count_sql = count.compile(dialect=dialect).string
+        self.live_sql = info.live_count().compile(dialect=dialect).string
 
     def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
         statement = self._statements.get(keys)
@@ -78,6 +79,7 @@ class RawInserts:
         actor: str,
         audit: bool,
         report: bool,
+        max_records: int | None = None,
     ) -> RawWork:
         """Raw work inserting ``rows`` (attribute-keyed, validated) with one audit row each.
 
@@ -97,11 +99,16 @@ class RawInserts:
         stamp = dt.datetime.now(dt.UTC)
         timestamp = self._timestamp(stamp) if self._timestamp else stamp
         audit_sql, audit_order, table = self.audit_sql, self._audit_order, info.table.name
-        count_sql = self.count_sql
+        count_sql, live_sql = self.count_sql, self.live_sql
 
         batch = generated and len(prepared) > 1 and len({sql for sql, _, _ in prepared}) == 1
 
         def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+            if max_records is not None:
+                # Counted inside the write transaction: concurrent inserts cannot overshoot.
+                (live,) = cursor.execute(live_sql).fetchone()
+                if live + len(prepared) > max_records:
+                    raise RecordLimitError(max_records)
             if batch:
                 stored_rows = _insert_batch(cursor, prepared, pk, count_sql)
             else:

@@ -19,7 +19,7 @@ from vstorage.accessor._validation import Validator
 from vstorage.database._audit import audit_table, utc_now
 from vstorage.database._context import WriteContext
 from vstorage.database._jobs import Change
-from vstorage.errors import ConflictError, ValidationError
+from vstorage.errors import ConflictError, RecordLimitError, ValidationError
 
 
 class SessionOps:
@@ -92,6 +92,14 @@ class SessionOps:
         return values
 
     # -- operations ------------------------------------------------------------------------
+
+    async def check_limit(self, session: AsyncSession, adding: int, limit: int | None) -> None:
+        """Refuse when ``adding`` records would take the table past ``limit`` live ones."""
+        if limit is None:
+            return
+        live: int = (await session.execute(self._info.live_count())).scalar_one()
+        if live + adding > limit:
+            raise RecordLimitError(limit)
 
     async def insert(
         self, context: WriteContext, obj: Any, values: dict[str, Any], actor: str

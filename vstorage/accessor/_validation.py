@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter
 from sqlalchemy import types as sa_types
 
 from vstorage.accessor._model import ModelInfo
@@ -27,6 +27,19 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not an integer")
+    return value
+
+
+def _aware_to_utc(value: dt.datetime) -> dt.datetime:
+    # SQLite keeps no offset: normalising to UTC keeps the instant right on every backend.
+    if value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value
+
+
 def _aware_to_utc_naive(value: dt.datetime) -> dt.datetime:
     # A column without timezone stores wall-clock text: store the UTC instant, never a local
     # time whose offset would be silently dropped.
@@ -38,11 +51,16 @@ def _aware_to_utc_naive(value: dt.datetime) -> dt.datetime:
 def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
     """The pydantic annotation for a SQLAlchemy column type."""
     if isinstance(column_type, sa_types.TypeDecorator):
-        return python_type(column_type.impl_instance)
+        inner = column_type.impl_instance
+        if isinstance(inner, sa_types.DateTime):
+            return dt.datetime  # the decorator decides how instants are stored
+        return python_type(inner)
     if isinstance(column_type, sa_types.Boolean):
         return bool
     if isinstance(column_type, sa_types.Integer):
-        return Annotated[int, Field(strict=False, ge=_INT64[0], le=_INT64[1])]
+        return Annotated[
+            int, BeforeValidator(_not_bool), Field(strict=False, ge=_INT64[0], le=_INT64[1])
+        ]
     if isinstance(column_type, sa_types.Enum):
         if column_type.enum_class is not None:
             return column_type.enum_class
@@ -66,7 +84,7 @@ def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
         ]
     if isinstance(column_type, sa_types.DateTime):
         if column_type.timezone:
-            return dt.datetime
+            return Annotated[dt.datetime, AfterValidator(_aware_to_utc)]
         return Annotated[dt.datetime, AfterValidator(_aware_to_utc_naive)]
     if isinstance(column_type, sa_types.Date):
         return dt.date

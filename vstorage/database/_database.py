@@ -17,7 +17,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from vstorage.database import _context
 from vstorage.database._audit import AuditEntry, audit_table
-from vstorage.database._errors import translate
+from vstorage.database._errors import translate, translated
 from vstorage.database._jobs import Change, RawWork
 from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
 from vstorage.database._url import Target, parse_url
@@ -219,6 +219,7 @@ class AsyncDatabase:
 
         Raises:
             ConfigurationError: called inside a ``transaction()`` block of this database.
+
         """
         if self._state is _State.CLOSED:
             return
@@ -327,7 +328,7 @@ class AsyncDatabase:
         if outer is not None:
             mark = len(outer.changes)
             try:
-                async with outer.session.begin_nested():
+                async with translated(), outer.session.begin_nested():
                     yield outer.session
             except BaseException:
                 del outer.changes[mark:]
@@ -335,7 +336,7 @@ class AsyncDatabase:
             return
         writer = self._open_writer()
         changes: list[Change] = []
-        async with writer.lease(changes) as session:
+        async with translated(), writer.lease(changes) as session:
             context = _context.WriteContext(self, session, asyncio.current_task(), changes)
             token = _context.enter(context)
             try:
@@ -359,17 +360,18 @@ class AsyncDatabase:
             ...     rows = (await session.execute(select(Recipe))).scalars().all()
 
         """
-        writer = self._open_writer()
         outer = self.current_write()
         if outer is not None:
             yield outer.session
             return
-        if self._reader_engine is None:
-            async with writer.lease([], read_only=True) as session:
+        writer = self._open_writer()
+        async with translated():
+            if self._reader_engine is None:
+                async with writer.lease([], read_only=True) as session:
+                    yield session
+                return
+            async with AsyncSession(self._reader_engine, expire_on_commit=False) as session:
                 yield session
-            return
-        async with AsyncSession(self._reader_engine, expire_on_commit=False) as session:
-            yield session
 
     async def read_audit(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
+from collections.abc import AsyncIterator
 
 from sqlalchemy import exc as sa_exc
 
@@ -70,3 +72,17 @@ def _integrity(message: str) -> VStorageError:
     if upper.startswith("CHECK"):
         return ConflictError("a check constraint refused the record", constraint="check")
     return ConflictError("the database refused the record", constraint="integrity")
+
+
+@contextlib.asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Re-raise database errors escaping the block as vstorage errors, chained."""
+    try:
+        yield
+    except VStorageError:
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if error is exc:
+            raise
+        raise error from exc

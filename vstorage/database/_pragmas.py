@@ -62,7 +62,9 @@ class PragmaPlan:
                 f"synchronous must be one of {sorted(_SYNCHRONOUS_LEVELS)}, got {synchronous!r}"
             )
         if busy_timeout_ms < 0 or journal_size_limit < -1:
-            raise ConfigurationError("busy_timeout_ms and journal_size_limit must be >= 0")
+            raise ConfigurationError(
+                "busy_timeout_ms must be >= 0 and journal_size_limit >= -1 (-1: no limit)"
+            )
         return cls(level, busy_timeout_ms, journal_size_limit, memory)  # type: ignore[arg-type]
 
     def statements(self, *, reader: bool) -> list[str]:

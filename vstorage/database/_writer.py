@@ -253,7 +253,10 @@ class Writer:
 
     def _settle(self, job: Job, outcome: Outcome) -> None:
         if outcome.error is not None:
-            job.fail(translate(outcome.error))
+            error = translate(outcome.error)
+            if error is not outcome.error and error.__cause__ is None:
+                error.__cause__ = outcome.error
+            job.fail(error)
             return
         self._jobs += 1
         changes = outcome.changes or job.changes
