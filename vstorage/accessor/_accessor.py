@@ -90,6 +90,74 @@ class AsyncModelAccessor(Generic[ModelT]):
         return self._info.soft_delete is not None
 
     @property
+    def fields(self) -> tuple[str, ...]:
+        """The model's column attributes, in table order."""
+        return tuple(self._info.fields)
+
+    @property
+    def primary_key(self) -> str:
+        """The primary-key attribute."""
+        return self._info.pk.key
+
+    @property
+    def generated_key(self) -> bool:
+        """True when the key is filled in by the database or a Python default."""
+        return self._info.pk_generated or self._info.pk.has_python_default
+
+    def parse_value(self, field: str, value: Any) -> Any:
+        """Coerce one value of ``field`` as an insert would (e.g. a query-string filter).
+
+        Raises:
+            ValidationError: unknown field, or a value that does not fit the column.
+
+        """
+        return self._validator.value(field, value)
+
+    def parse_key(self, value: Any) -> Any:
+        """Coerce a primary-key value.
+
+        Raises:
+            ValidationError: the value cannot be this model's key.
+
+        """
+        return self._validator.key(value)
+
+    def validate_record(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate a whole record without writing it; returns the coerced values.
+
+        Raises:
+            ValidationError: as :meth:`insert` would.
+
+        """
+        return self._validator.record(values)
+
+    def to_dict(self, obj: Any) -> dict[str, Any]:
+        """The column values of a record, by attribute name."""
+        return self._info.values_of(obj)
+
+    def json_schemas(
+        self, *, ref_template: str = "#/$defs/{model}", mode: str = "validation"
+    ) -> dict[str, dict[str, Any]]:
+        """JSON schemas of a whole record (``"record"``) and of a partial change (``"changes"``).
+
+        ``mode`` is ``"validation"`` (what inputs may be) or ``"serialization"`` (what outputs
+        are); ``ref_template`` places shared definitions (e.g. in OpenAPI components).
+        """
+        return self._validator.schemas(ref_template=ref_template, mode=mode)
+
+    def column(self, field: str) -> Any:
+        """The SQLAlchemy column of ``field``, for building ``find()`` conditions.
+
+        Raises:
+            ValidationError: unknown field.
+
+        """
+        known = self._info.fields.get(field)
+        if known is None:
+            raise ValidationError.single(field, "unknown field", "unknown_field")
+        return known.column
+
+    @property
     def database(self) -> AsyncDatabase:
         """The bound database.
 
@@ -426,13 +494,14 @@ class AsyncModelAccessor(Generic[ModelT]):
             values = self._info.values_of(obj)
         except TypeError as exc:
             raise ValidationError.single("__root__", str(exc), "type_error") from None
+        soft = self._info.soft_delete
+        if soft is not None:
+            values.pop(soft.key, None)  # save() never changes deleted_at
         record = self._validator.record(values)
         key = record.get(self._info.pk.key)
         if key is None:
-            return await self.insert(obj, actor=who)
-        soft = self._info.soft_delete
-        if soft is not None:
-            record.pop(soft.key, None)
+            [stored] = await self._insert([self._info.complete(record)], [obj], who, None)
+            return stored
         async with self._write(who) as context:
             existing = await self._ops.fetch(context.session, key)
             if existing is None:

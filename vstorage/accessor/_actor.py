@@ -33,6 +33,11 @@ def use_actor(actor: str) -> Iterator[None]:
         _actor.reset(token)
 
 
+def ambient_actor() -> str | None:
+    """The actor set by :func:`use_actor` in this context, or ``None``."""
+    return _actor.get()
+
+
 def current_actor() -> str:
     """The actor set by :func:`use_actor`, else ``"internal"``."""
     return _actor.get() or DEFAULT_ACTOR

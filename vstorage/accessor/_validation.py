@@ -70,10 +70,12 @@ def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
             return Annotated[str, Field(max_length=column_type.length)]
         return str
     if isinstance(column_type, sa_types.Float):
-        return decimal.Decimal if column_type.asdecimal else float
+        if column_type.asdecimal:
+            return Annotated[decimal.Decimal, Field(allow_inf_nan=False)]
+        return Annotated[float, Field(allow_inf_nan=False)]
     if isinstance(column_type, sa_types.Numeric):
         if not column_type.asdecimal:
-            return float
+            return Annotated[float, Field(allow_inf_nan=False)]
         return Annotated[
             decimal.Decimal,
             Field(
@@ -155,6 +157,14 @@ class Validator:
         # validation itself on small records.
         self._validate_full = self._full.__pydantic_validator__.validate_python
         self._pk: TypeAdapter[Any] = TypeAdapter(python_type(info.pk.column.type))
+        self._fields: dict[str, TypeAdapter[Any]] = {
+            key: TypeAdapter(
+                python_type(f.column.type) | None
+                if f.column.nullable
+                else python_type(f.column.type)
+            )
+            for key, f in info.fields.items()
+        }
 
     def record(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Validate a whole record; returns coerced values for the keys given.
@@ -189,6 +199,32 @@ class Validator:
         if self._info.is_sqlmodel:
             self._sqlmodel_checks(out)
         return out
+
+    def value(self, field: str, value: Any) -> Any:
+        """Validate and coerce one value of ``field`` (``None`` only where nullable).
+
+        Raises:
+            ValidationError: the value does not fit the column.
+
+        """
+        adapter = self._fields.get(field)
+        if adapter is None:
+            raise ValidationError.single(field, "unknown field", "unknown_field")
+        try:
+            return adapter.validate_python(value)
+        except pydantic.ValidationError as exc:
+            message = exc.errors(include_url=False)[0]["msg"]
+            raise ValidationError.single(field, message, "invalid") from None
+
+    def schemas(
+        self, *, ref_template: str = "#/$defs/{model}", mode: str = "validation"
+    ) -> dict[str, dict[str, Any]]:
+        """JSON schemas of a whole record and of a partial change."""
+        options: dict[str, Any] = {"ref_template": ref_template, "mode": mode}
+        return {
+            "record": self._full.model_json_schema(**options),
+            "changes": self._partial.model_json_schema(**options),
+        }
 
     def key(self, value: Any) -> Any:
         """Validate and coerce a primary-key value.
