@@ -512,6 +512,38 @@ class AsyncModelAccessor(Generic[ModelT]):
             updated = await self._ops.replace(context, record, who)
             return self._info.assign(obj, self._info.values_of(updated))  # type: ignore[no-any-return]
 
+    async def replace(
+        self, id: Any, obj: ModelT | dict[str, Any], *, actor: str | None = None
+    ) -> ModelT | None:
+        """Replace every field of a live record; absent fields get their defaults (or null).
+
+        The key and ``deleted_at`` are never changed. Returns the record, or ``None`` when it
+        is missing or soft-deleted. Audit ``update`` if anything changed.
+
+        Raises:
+            ValidationError: a field is invalid or a required field is absent.
+            ConflictError: a unique or foreign-key constraint refused the change.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> await recipes.replace(7, {"name": "bolt-m10"}, actor="operator")
+        """
+        who = resolve_actor(actor)
+        key = self._validator.key(id)
+        try:
+            values = self._info.values_of(obj)
+        except TypeError as exc:
+            raise ValidationError.single("__root__", str(exc), "type_error") from None
+        pk, soft = self._info.pk.key, self._info.soft_delete
+        values.pop(pk, None)
+        if soft is not None:
+            values.pop(soft.key, None)
+        record = self._info.complete(self._validator.record({**values, pk: key}))
+        changes = {k: v for k, v in record.items() if k != pk and (soft is None or k != soft.key)}
+        async with self._write(who) as context:
+            replaced: ModelT | None = await self._ops.update(context, key, changes, who)
+            return replaced
+
     async def update(self, id: Any, /, *, actor: str | None = None, **fields: Any) -> ModelT | None:
         """Change some fields of a live record; audit ``update`` if anything changed.
 
