@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,6 @@ class Web:
     app: Starlette
 
 
-AppFactory = Callable[..., "contextlib.AbstractAsyncContextManager[Web]"]
-
-
 @pytest.fixture(params=["starlette", "fastapi"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -36,8 +34,6 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_web(kind: str, tmp_path: Path) -> Any:
-    import contextlib
-
     @contextlib.asynccontextmanager
     async def make(**options: Any) -> AsyncIterator[Web]:
         app: Starlette = FastAPI() if kind == "fastapi" else Starlette()
