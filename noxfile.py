@@ -10,10 +10,10 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.11"
 
 
-def _install(session: nox.Session, *groups: str) -> None:
+def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
     # Dependency groups need pip >= 25.1; the pip bundled with Python 3.11 is older.
     session.install("--quiet", "--upgrade", "pip")
-    args = ["--quiet", "-e", "."]
+    args = ["--quiet", "-e", f".[{extras}]" if extras else "."]
     for group in groups:
         args += ["--group", group]
     session.install(*args)
@@ -44,12 +44,12 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The write-throughput benchmarks (``nox -s bench -- --quick`` for a short run)."""
-    _install(session)
+    _install(session, extras="web")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The demo machine app on an embedded SQLite file (``machine.db``)."""
-    _install(session)
-    session.run("python", "examples/machine_log.py", *(session.posargs or ["machine.db"]))
+    """The demo machine app on http://127.0.0.1:8000, stored in ``machine.db``."""
+    _install(session, extras="web")
+    session.run("python", "examples/machine_app.py", *session.posargs)
