@@ -527,6 +527,7 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         Example:
             >>> await recipes.replace(7, {"name": "bolt-m10"}, actor="operator")
+
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
