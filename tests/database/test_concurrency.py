@@ -228,3 +228,27 @@ async def test_a_task_spawned_inside_a_transaction_does_not_join_it(
         async with db.read() as session:
             rows = (await session.execute(select(Alarm.code))).scalars().all()
         assert rows == ["inside"]
+
+
+async def test_lock_held_by_another_process_gives_busy_then_recovers(db_path: Path) -> None:
+    from vstorage import AsyncModelAccessor, DatabaseBusyError
+
+    async with AsyncDatabase(f"sqlite:///{db_path}", busy_timeout_ms=50) as db:
+        alarms = AsyncModelAccessor(Alarm, "alarms", database=db)
+        await db.create_all()
+        other = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            with pytest.raises(DatabaseBusyError):
+                await alarms.insert(Alarm(code="fast-path"))
+            with pytest.raises(DatabaseBusyError):
+                async with db.transaction():
+                    await alarms.insert(Alarm(code="session-path"))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        await alarms.insert(Alarm(code="after"))
+        async with db.transaction():
+            await alarms.insert(Alarm(code="after-tx"))
+        assert sorted(a.code for a in await alarms.all()) == ["after", "after-tx"]
+        assert await db.writer_in_transaction() is False
