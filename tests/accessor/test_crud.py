@@ -341,3 +341,23 @@ async def test_max_records_is_enforced_on_both_paths(acc: Accessors, db: AsyncDa
     assert sum(not isinstance(r, BaseException) for r in hooked) == 3
     assert await acc.alarms.count() == 3
     assert len(await db.read_audit(component="alarms")) == 3
+
+
+async def test_replace_resets_absent_fields_and_keeps_key_and_deleted_at(
+    acc: Accessors, db: AsyncDatabase
+) -> None:
+    recipe = await acc.recipes.insert(Recipe(name="bolt", speed=5, note="n"))
+    replaced = await acc.recipes.replace(recipe.id, {"name": "nut", "id": 999}, actor="op")
+    assert replaced is not None
+    assert (replaced.id, replaced.name, replaced.speed, replaced.note) == (
+        recipe.id,
+        "nut",
+        1,
+        None,
+    )
+    with pytest.raises(ValidationError):
+        await acc.recipes.replace(recipe.id, {"speed": 2})
+    await acc.recipes.delete(recipe.id)
+    assert await acc.recipes.replace(recipe.id, {"name": "x"}) is None
+    assert await acc.recipes.replace(12345, {"name": "y"}) is None
+    assert [e.operation for e in await db.read_audit()] == ["soft_delete", "update", "create"]
