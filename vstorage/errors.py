@@ -8,6 +8,7 @@ Every error is a :class:`VStorageError`; catch that to handle them all::
     ├── DatabaseBusyError       the database stayed locked past busy_timeout
     ├── NotFoundError           a record that must exist does not
     ├── ValidationError         input rejected before anything was written (per-field details)
+    │   └── DataImportError     a bad row in an import: names the file, row and field
     ├── ConflictError           unique or foreign-key constraint, or a deleted record in the way
     │   └── RecordLimitError    the table already holds its maximum number of live records
     └── StorageError            any other database failure (the driver's error is chained)
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 __all__ = (
     "ConfigurationError",
     "ConflictError",
+    "DataImportError",
     "DatabaseBusyError",
     "DatabaseClosedError",
     "FieldError",
@@ -114,3 +116,22 @@ class RecordLimitError(ConflictError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"the limit of {limit} records is reached", constraint="max_records")
+
+
+class DataImportError(ValidationError):
+    """An import was refused because of one row; nothing was written.
+
+    Attributes:
+        file: the CSV file (member of the zip) holding the row.
+        row: the 1-based data row (the header is not counted).
+        field: the column at fault, when one is.
+
+    """
+
+    def __init__(self, file: str, row: int | None, field: str | None, message: str) -> None:
+        self.file = file
+        self.row = row
+        self.field = field
+        where = file if row is None else f"{file} row {row}"
+        name = field or "row"
+        super().__init__([FieldError(name, message, "import")], model=where)

@@ -131,6 +131,17 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         return self._validator.record(values)
 
+    def prepare_record(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate a whole record and fill in defaults: the row an insert would write.
+
+        Unlike :meth:`insert`, ``deleted_at`` may be set (imports restore deleted records).
+
+        Raises:
+            ValidationError: as :meth:`insert` would.
+
+        """
+        return self._info.complete(self._validator.record(values))
+
     def to_dict(self, obj: Any) -> dict[str, Any]:
         """The column values of a record, by attribute name."""
         return self._info.values_of(obj)

@@ -103,6 +103,7 @@ class AsyncDatabase:
         self._create_tables = create_tables
         self._state = _State.UNOPENED
         self._tables: dict[str, Table] = {}
+        self._registered: dict[str, Registrable] = {}
         self._listeners: dict[str, list[CommitListener]] = {}
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._writer_engine: AsyncEngine | None = None
@@ -258,7 +259,13 @@ class AsyncDatabase:
         if known is not None and known is not table:
             raise ConfigurationError(f"two different tables are named {table.name!r}")
         self._tables[table.name] = table
+        self._registered[table.name] = accessor
         accessor.bind(self)
+
+    @property
+    def accessors(self) -> dict[str, Any]:
+        """The registered accessors, by table name."""
+        return dict(self._registered)
 
     @property
     def tables(self) -> dict[str, Table]:

@@ -1,5 +1,20 @@
-"""Data lifecycle: the schema diagram (and, later, export, import, backup and restore)."""
+"""Data lifecycle: CSV export and import, backup and restore, the schema diagram.
+
+Everything here runs through the database's writer queue and readers: nothing swaps files
+under open connections.
+"""
 
 from vstorage.io.diagram import mermaid_er, svg_diagram
+from vstorage.io.export import ExportReport, export_zip
+from vstorage.io.importer import ImportReport, ZipLimits, import_csv, import_zip
 
-__all__ = ("mermaid_er", "svg_diagram")
+__all__ = (
+    "ExportReport",
+    "ImportReport",
+    "ZipLimits",
+    "export_zip",
+    "import_csv",
+    "import_zip",
+    "mermaid_er",
+    "svg_diagram",
+)
