@@ -11,6 +11,7 @@ Every error is a :class:`VStorageError`; catch that to handle them all::
     │   └── DataImportError     a bad row in an import: names the file, row and field
     ├── ConflictError           unique or foreign-key constraint, or a deleted record in the way
     │   └── RecordLimitError    the table already holds its maximum number of live records
+    ├── RestoreError            a restore candidate was refused (the live database is untouched)
     └── StorageError            any other database failure (the driver's error is chained)
 
 SQLAlchemy and sqlite3 errors are wrapped at the boundary (``raise ... from exc``); messages
@@ -32,6 +33,7 @@ __all__ = (
     "FieldError",
     "NotFoundError",
     "RecordLimitError",
+    "RestoreError",
     "StorageError",
     "VStorageError",
     "ValidationError",
@@ -52,6 +54,10 @@ class DatabaseClosedError(VStorageError):
 
 class DatabaseBusyError(VStorageError):
     """The database file stayed locked by another process for longer than ``busy_timeout``."""
+
+
+class RestoreError(VStorageError):
+    """A file offered for restore was refused; the live database was not touched."""
 
 
 class StorageError(VStorageError):

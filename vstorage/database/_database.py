@@ -104,6 +104,7 @@ class AsyncDatabase:
         self._state = _State.UNOPENED
         self._tables: dict[str, Table] = {}
         self._registered: dict[str, Registrable] = {}
+        self._restore_listeners: list[Callable[[Any], Awaitable[None] | None]] = []
         self._listeners: dict[str, list[CommitListener]] = {}
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._writer_engine: AsyncEngine | None = None
@@ -476,6 +477,20 @@ class AsyncDatabase:
     def add_commit_listener(self, table: str, listener: CommitListener) -> None:
         """Call ``listener(changes)`` after each committed transaction that touched ``table``."""
         self._listeners.setdefault(table, []).append(listener)
+
+    def add_restore_listener(self, listener: Callable[[Any], Awaitable[None] | None]) -> None:
+        """Call ``listener(report)`` after each completed restore (sync or async)."""
+        self._restore_listeners.append(listener)
+
+    async def notify_restored(self, report: Any) -> None:
+        """Run the restore listeners; their errors are logged, not raised."""
+        for listener in list(self._restore_listeners):
+            try:
+                result = listener(report)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("vstorage: restore listener %r failed", listener)
 
     def has_commit_listeners(self, table: str) -> bool:
         """Whether any listener waits for commits touching ``table``."""
