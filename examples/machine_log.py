@@ -1,8 +1,9 @@
 """A small machine app: recipes and alarms on an embedded SQLite file, with an audit trail.
 
-Run it with ``python examples/machine_log.py [path/to/file.db]``. It opens (or creates) the
-database, writes from several concurrent tasks the way a cell controller would, reads the
-data back, and prints the audit trail: who changed what, and when.
+Run it with ``python examples/machine_log.py [path/to/file.db]`` (default
+``machine_log.db``). It opens (or creates) the database, writes from several concurrent
+tasks the way a cell controller would, reads the data back, and prints the audit trail: who
+changed what, and when.
 """
 
 from __future__ import annotations
@@ -85,4 +86,4 @@ async def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "machine.db"))
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "machine_log.db"))

@@ -80,6 +80,7 @@ class Shift(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     starts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     ends: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    factor: Mapped[float] = mapped_column(default=30.0)
 
 
 class Tool(SQLModel, table=True):

@@ -229,3 +229,23 @@ async def test_accessor_calls_in_hooks_are_audited_under_the_triggering_actor(
     await acc.recipes.update(recipe.id, speed=4, actor="operator-3")
     actors = {(e.component, e.operation): e.actor for e in await db.read_audit(limit=2)}
     assert actors == {("recipes", "update"): "operator-3", ("alarms", "create"): "operator-3"}
+
+
+async def test_hook_path_returns_values_of_the_column_type(db: AsyncDatabase) -> None:
+    import datetime as dt
+
+    from tests.models import Shift
+    from vstorage import AsyncModelAccessor
+
+    shifts = AsyncModelAccessor(Shift, "shifts", database=db)
+    await db.create_all()
+
+    @shifts.before_insert()
+    def noop(session: AsyncSession, shift: Shift) -> None:
+        pass
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    stored = await shifts.insert(Shift(starts=now, ends=now))
+    assert isinstance(stored.factor, float) and stored.factor == 30.0
+    [entry] = await db.read_audit()
+    assert entry.after is not None and isinstance(entry.after["factor"], float)

@@ -152,3 +152,12 @@ async def test_close_inside_a_transaction_is_refused(db_path: Path) -> None:
             with pytest.raises(ConfigurationError):
                 await db.close()
         assert db.is_open
+
+
+async def test_existing_table_with_other_columns_is_refused(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as other:
+        other.execute("CREATE TABLE recipes (id INTEGER PRIMARY KEY, title TEXT)")
+    async with AsyncDatabase(f"sqlite:///{db_path}") as db:
+        AsyncModelAccessor(Recipe, "recipes", database=db)
+        with pytest.raises(ConfigurationError, match="migrate"):
+            await db.create_all()

@@ -114,3 +114,14 @@ async def test_async_permission_and_routes_without_bootstrap(tmp_path: Any) -> N
             created = await client.post("/recipes", json={"name": "a"}, headers={"x-key": "secret"})
             assert created.status_code == 201
         assert [e.actor for e in await db.read_audit()] == ["kiosk"]
+
+
+async def test_utf8_actor_header_is_read_as_utf8(web: Web) -> None:
+    name = "Jürgen Müller 操作员"
+    response = await web.client.post(
+        "/alarms", json={"code": "E1"}, headers={"X-User": name.encode("utf-8")}
+    )
+    assert response.status_code == 201
+    assert [e.actor for e in await web.db.read_audit()] == [name]
+    bad = await web.client.post("/alarms", json={"code": "E2"}, headers={"X-User": b"\xff\xfe"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_actor"

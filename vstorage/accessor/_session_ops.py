@@ -110,10 +110,17 @@ class SessionOps:
         if self._hooks.any_for("before_insert"):
             await self._hooks.run("before_insert", session, instance)
             values = self._complete(self._validator.record(self._info.values_of(instance)))
-        result = await session.execute(
-            insert(self._info.table).values(self._columns_of(values)).returning(*self._columns)
-        )
-        stored = self._info.from_row(result.mappings().one())
+        # RETURNING only what the database made: SQLite returns the values it was given
+        # before column affinity applies (30.0 comes back as 30), so ours are the truth.
+        generated = [f.column for f in self._info.fields.values() if f.key not in values]
+        statement = insert(self._info.table).values(self._columns_of(values))
+        stored = dict(values)
+        if generated:
+            result = await session.execute(statement.returning(*generated))
+            stored.update(self._info.from_row(result.mappings().one()))
+        else:
+            await session.execute(statement)
+        stored = {key: stored[key] for key in self._info.fields if key in stored}
         self._info.assign(instance, stored)
         await self._record(context, "create", stored[self._info.pk.key], actor, None, stored)
         await self._hooks.run("after_insert", session, instance)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from sqlalchemy import Dialect, Table, event, select
+from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -276,9 +277,10 @@ class AsyncDatabase:
     async def create_all(self) -> None:
         """Create the registered tables, the tables they reference, and the audit table.
 
-        Existing tables are left as they are.
+        Existing tables are left as they are, but must have every column of their model.
 
         Raises:
+            ConfigurationError: an existing table lacks columns of its model.
             DatabaseClosedError: the database is not open.
 
         """
@@ -286,9 +288,19 @@ class AsyncDatabase:
 
         def create(sync_session: Any) -> None:
             connection = sync_session.connection()
-            audit_table.create(connection, checkfirst=True)
-            for table in tables:
-                table.create(connection, checkfirst=True)
+            existing = inspect_schema(connection)
+            for table in [audit_table, *tables]:
+                if table.name not in existing.get_table_names():
+                    table.create(connection)
+                    continue
+                found = {column["name"] for column in existing.get_columns(table.name)}
+                missing = sorted({c.name for c in table.c} - found)
+                if missing:
+                    raise ConfigurationError(
+                        f"table {table.name!r} already exists without columns {missing}; "
+                        "vstorage creates tables but does not migrate them: migrate the "
+                        "table or use another database file"
+                    )
 
         async with self.transaction() as session:
             await session.run_sync(create)

@@ -86,7 +86,14 @@ def bootstrap(
             )
         )
     if enable_db_router:
-        routes.extend(db_routes(database, permission=db_permission or permission))
+        routes.extend(
+            db_routes(
+                database,
+                permission=db_permission or permission,
+                actor_resolver=actor_resolver,
+                default_actor=default_actor,
+            )
+        )
     _add_openapi(app, openapi_document(accessors, include_db=enable_db_router))
     app.add_middleware(ActorMiddleware, resolver=actor_resolver, default_actor=default_actor)
     _wrap_lifespan(app, database, create_tables)

@@ -19,8 +19,20 @@ Permission = Callable[[Request, str], "bool | Awaitable[bool]"]
 
 
 def header_actor(connection: HTTPConnection) -> str | None:
-    """The default actor resolver: the ``X-User`` request header."""
-    return connection.headers.get("x-user")
+    """The default actor resolver: the ``X-User`` request header, read as UTF-8.
+
+    Raises:
+        HTTPError: 400 when the header is not valid UTF-8.
+
+    """
+    value = connection.headers.get("x-user")
+    if value is None:
+        return None
+    # ASGI servers hand headers over as latin-1; clients send UTF-8 names.
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise HTTPError(400, "invalid_actor", "the X-User header is not valid UTF-8") from None
 
 
 async def _maybe_await(value: Any) -> Any:

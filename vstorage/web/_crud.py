@@ -242,6 +242,8 @@ class CrudEndpoints:
             ("/{id}/restore", self.restore, "POST", "restore"),
             ("/{id}/history", self.history, "GET", "history"),
         ]
+        if not self.accessor.soft_delete:
+            table = [entry for entry in table if entry[3] != "restore"]
         return [
             Route(base + path, guarded(endpoint), methods=[method], name=f"{name}:{action}")
             for path, endpoint, method, action in table

@@ -1,28 +1,35 @@
-"""The ``/db`` routes: health, audit trail and schema diagram.
+"""The ``/db`` routes: health, audit, diagram, export, import, backup and restore.
 
-Room is left under ``/db`` for export, import, backup and restore. Protect ``/db`` in
-production with the ``permission`` hook: it exposes the whole audit trail, and later routes
-under it change the whole database.
+Protect ``/db`` in production with the ``permission`` hook: it exposes every record and the
+whole audit trail, and ``import``/``restore`` replace data (actions ``db.read`` and
+``db.admin``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from vstorage.database import AsyncDatabase
 from vstorage.database._audit import audit_table
 from vstorage.errors import ConfigurationError, ValidationError
+from vstorage.io.backup import backup, restore
 from vstorage.io.diagram import mermaid_er, svg_diagram
-from vstorage.web._context import Permission, Policy
+from vstorage.io.export import export_zip
+from vstorage.io.importer import MODES, import_csv, import_zip
+from vstorage.web._context import ActorResolver, Permission, Policy, header_actor
 from vstorage.web._crud import entry_dict, guarded
-from vstorage.web._query import parse_int
+from vstorage.web._query import parse_bool, parse_int
 from vstorage.web._responses import JSONResponse
+from vstorage.web._upload import save_upload
 
 _AUDIT_PARAMS = (
     "component",
@@ -57,12 +64,114 @@ class DbEndpoints:
     """The endpoints of :func:`db_routes`."""
 
     def __init__(
-        self, database: AsyncDatabase, *, policy: Policy, default_limit: int, max_limit: int
+        self,
+        database: AsyncDatabase,
+        *,
+        policy: Policy,
+        default_limit: int,
+        max_limit: int,
+        max_upload_bytes: int,
     ) -> None:
         self.database = database
         self.policy = policy
         self.default_limit = default_limit
         self.max_limit = max_limit
+        self.max_upload_bytes = max_upload_bytes
+
+    def _options(self, request: Request, **allowed: bool) -> dict[str, bool]:
+        """Boolean query options with their defaults; anything else is refused."""
+        options = dict(allowed)
+        for name, raw in request.query_params.items():
+            if name not in allowed:
+                raise ValidationError.single(name, "unknown query parameter", "unknown_field")
+            options[name] = parse_bool(name, raw)
+        return options
+
+    async def export(self, request: Request) -> Response:
+        """``GET /db/export.zip``: every table as CSV, from one snapshot."""
+        await self.policy.allow(request, "db.admin")
+        options = self._options(request, neutralise_formulas=False)
+        path = _temporary(".zip")
+        try:
+            await export_zip(
+                self.database, path, neutralise_formulas=options["neutralise_formulas"]
+            )
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return _download(path, "export.zip", "application/zip")
+
+    async def backup(self, request: Request) -> Response:
+        """``GET /db/backup.sqlite``: a consistent copy of the live database."""
+        await self.policy.allow(request, "db.admin")
+        options = self._options(request, compress=False)
+        suffix = ".sqlite.gz" if options["compress"] else ".sqlite"
+        path = _temporary(suffix)
+        try:
+            await backup(self.database, path, compress=options["compress"])
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        media = "application/gzip" if options["compress"] else "application/vnd.sqlite3"
+        return _download(path, f"backup{suffix}", media)
+
+    async def import_data(self, request: Request) -> Response:
+        """``POST /db/import?mode=&table=``: a zip made by export, or one table's CSV."""
+        await self.policy.allow(request, "db.admin")
+        actor = await self.policy.actor(request)
+        params = request.query_params
+        unknown = [name for name in params if name not in ("mode", "table")]
+        if unknown:
+            raise ValidationError.single(unknown[0], "unknown query parameter", "unknown_field")
+        mode = params.get("mode", "append")
+        if mode not in MODES:
+            raise ValidationError.single("mode", f"must be one of {', '.join(MODES)}")
+        table = params.get("table")
+        accessor = None
+        if table is not None:
+            accessor = self.database.accessors.get(table)
+            if accessor is None:
+                raise ValidationError.single("table", f"unknown table {table!r}", "unknown_field")
+        path = await save_upload(request, self.max_upload_bytes, ".csv" if table else ".zip")
+        try:
+            if accessor is not None:
+                report = await import_csv(accessor, path, mode=mode, actor=actor)  # type: ignore[arg-type]
+            else:
+                report = await import_zip(self.database, path, mode=mode, actor=actor)  # type: ignore[arg-type]
+        finally:
+            path.unlink(missing_ok=True)
+        body = {
+            "mode": report.mode,
+            "imported": report.imported,
+            "removed": report.removed,
+            "unchanged": report.unchanged,
+        }
+        return JSONResponse(body)
+
+    async def restore(self, request: Request) -> Response:
+        """``POST /db/restore?dry_run=&integrity_check=``: checked, then through the writer."""
+        await self.policy.allow(request, "db.admin")
+        actor = await self.policy.actor(request)
+        options = self._options(request, dry_run=False, integrity_check=True)
+        path = await save_upload(request, self.max_upload_bytes, ".sqlite")
+        try:
+            report = await restore(
+                self.database,
+                path,
+                dry_run=options["dry_run"],
+                integrity_check=options["integrity_check"],
+                actor=actor,
+            )
+        finally:
+            path.unlink(missing_ok=True)
+        body = {
+            "dry_run": report.dry_run,
+            "restored": report.restored,
+            "source_sha256": report.source_sha256,
+            "tables": report.tables,
+            "safety_backup": None if report.safety_backup is None else str(report.safety_backup),
+        }
+        return JSONResponse(body)
 
     async def health(self, request: Request) -> Response:
         """``GET /db/health``: pragmas read from live connections, writer queue and WAL size."""
@@ -144,15 +253,25 @@ def db_routes(
     permission: Permission | None = None,
     audit_default_limit: int = 100,
     audit_max_limit: int = 1000,
+    max_upload_bytes: int = 256 * 1024 * 1024,
+    actor_resolver: ActorResolver = header_actor,
+    default_actor: str | None = None,
 ) -> list[Route]:
-    """The ``/db`` routes: ``health``, ``audit``, ``diagram.svg`` and ``diagram.mmd``.
+    """The ``/db`` routes: health, audit, diagrams, export, import, backup and restore.
+
+    ``GET /db/health``, ``/db/audit``, ``/db/diagram.svg`` and ``/db/diagram.mmd`` check the
+    action ``"db.read"``; ``GET /db/export.zip``, ``/db/backup.sqlite``, ``POST /db/import``
+    and ``/db/restore`` check ``"db.admin"``.
 
     Args:
-        database: the database to report on.
-        permission: ``permission(request, action) -> bool`` with ``action`` ``"db.read"``;
-            False gives 403. Protect these routes in production.
+        database: the database to serve.
+        permission: ``permission(request, action) -> bool``; False gives 403. Protect these
+            routes in production: they expose and replace all data.
         audit_default_limit: page size of ``/db/audit`` when ``limit`` is not given.
         audit_max_limit: the largest ``limit`` accepted.
+        max_upload_bytes: larger import or restore uploads are refused with 413.
+        actor_resolver: finds the actor of an import or restore (default ``X-User``).
+        default_actor: the actor when none is found; without it those requests get 400.
 
     Raises:
         ConfigurationError: bad limits.
@@ -165,8 +284,25 @@ def db_routes(
         raise ConfigurationError("audit limits must be positive, default <= max")
     endpoints = DbEndpoints(
         database,
-        policy=Policy(permission=permission),
+        policy=Policy(actor_resolver, default_actor, permission),
         default_limit=audit_default_limit,
         max_limit=audit_max_limit,
+        max_upload_bytes=max_upload_bytes,
     )
     return endpoints.routes()
+
+
+def _temporary(suffix: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix="vstorage-", suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+def _download(path: Path, filename: str, media_type: str) -> FileResponse:
+    """Stream ``path`` to the client, then remove it."""
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )

@@ -116,6 +116,12 @@ class _Model:
         )
 
     def paths(self) -> dict[str, Any]:
+        paths = self._paths()
+        if not self.accessor.soft_delete:
+            del paths[f"/{self.accessor.component}/{{id}}/restore"]
+        return paths
+
+    def _paths(self) -> dict[str, Any]:
         base = f"/{self.accessor.component}"
         name = self.name
         id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -19,6 +19,7 @@ from vstorage.errors import (
     DatabaseClosedError,
     NotFoundError,
     RecordLimitError,
+    RestoreError,
     ValidationError,
 )
 
@@ -62,6 +63,8 @@ def as_http_error(exc: Exception) -> HTTPError:
     """
     if isinstance(exc, HTTPError):
         return exc
+    if isinstance(exc, RestoreError):
+        return HTTPError(422, "restore_refused", str(exc))
     if isinstance(exc, ValidationError):
         details = [{"field": e.field, "message": e.message, "type": e.type} for e in exc.errors]
         return HTTPError(422, "validation_error", str(exc), details)
