@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, create_engine, delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from vstorage.accessor._actor import resolve_actor
 from vstorage.database import AsyncDatabase
@@ -170,16 +171,17 @@ def _inspect(path: Path, expected: list[Table], integrity_check: bool) -> dict[s
     except sqlite3.Error as exc:
         raise RestoreError("the file cannot be opened as a SQLite database") from exc
     try:
-        return _check_candidate(connection, expected, integrity_check)
+        _check_candidate(connection, expected, integrity_check)
     except sqlite3.Error as exc:
         raise RestoreError(f"the file is damaged ({exc.__class__.__name__})") from exc
     finally:
         connection.close()
+    return _scan(path, expected)
 
 
 def _check_candidate(
     connection: sqlite3.Connection, expected: list[Table], integrity_check: bool
-) -> dict[str, int]:
+) -> None:
     if integrity_check:
         result = connection.execute("PRAGMA integrity_check").fetchall()
         if result != [("ok",)]:
@@ -199,12 +201,33 @@ def _check_candidate(
         raise RestoreError(
             f"the tables differ from this app's (missing {missing}, extra {unknown})"
         )
-    counts = {}
     for name, table in wanted.items():
         columns = [row[1] for row in connection.execute(f'PRAGMA table_info("{name}")')]
         if sorted(columns) != sorted(c.name for c in table.c):
             raise RestoreError(f"table {name!r} has other columns than this app's")
-        counts[name] = int(connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
+
+
+def _scan(path: Path, expected: list[Table]) -> dict[str, int]:
+    """Read every row through the models' column types; returns the row counts.
+
+    ``integrity_check`` proves the file's structure, not its values: a flipped byte in a text
+    or a date is only found by reading it as the app will.
+    """
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true")
+    counts: dict[str, int] = {}
+    try:
+        with engine.connect() as connection:
+            for table in expected:
+                count = 0
+                for partition in connection.execute(select(*table.c)).partitions(1000):
+                    count += len(partition)
+                counts[table.name] = count
+    except (SQLAlchemyError, ValueError, TypeError, UnicodeError) as exc:
+        raise RestoreError(
+            f"the file holds values this app cannot read ({type(exc).__name__})"
+        ) from exc
+    finally:
+        engine.dispose()
     return counts
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
@@ -27,6 +28,8 @@ from vstorage.io.export import MANIFEST, export_tables
 Mode = Literal["append", "replace", "upsert"]
 MODES = ("append", "replace", "upsert")
 _BATCH = 500
+# What a corrupt or lying archive member raises while it is read.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
 # A cell may hold a base64 blob or a JSON document: far beyond csv's 128 KiB default.
 csv.field_size_limit(64 * 1024 * 1024)
 
@@ -132,6 +135,8 @@ class _Rows:
             raise DataImportError(name, None, None, "empty file: a header row is needed") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise DataImportError(name, None, None, f"not a CSV file ({exc})") from None
+        except _DAMAGED as exc:
+            raise DataImportError(name, None, None, f"damaged archive member ({exc})") from None
         unknown = [c for c in header if c not in table.c]
         if unknown or len(set(header)) != len(header):
             raise DataImportError(

@@ -244,6 +244,10 @@ class DbEndpoints:
             Route("/db/audit", guarded(self.audit), methods=["GET"], name="db:audit"),
             Route("/db/diagram.svg", guarded(self.diagram_svg), methods=["GET"], name="db:svg"),
             Route("/db/diagram.mmd", guarded(self.diagram_mermaid), methods=["GET"], name="db:mmd"),
+            Route("/db/export.zip", guarded(self.export), methods=["GET"], name="db:export"),
+            Route("/db/import", guarded(self.import_data), methods=["POST"], name="db:import"),
+            Route("/db/backup.sqlite", guarded(self.backup), methods=["GET"], name="db:backup"),
+            Route("/db/restore", guarded(self.restore), methods=["POST"], name="db:restore"),
         ]
 
 
