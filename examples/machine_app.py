@@ -83,6 +83,7 @@ def check_spindle(session: AsyncSession, recipe: Recipe) -> None:
 
 
 @runs.before_insert()
+@runs.before_update()
 async def check_run(session: AsyncSession, run: Run) -> None:
     # Reads through the write session: the check and the insert are one transaction.
     recipe = (
@@ -92,6 +93,8 @@ async def check_run(session: AsyncSession, run: Run) -> None:
         raise ValueError(f"recipe {run.recipe_id} does not exist or is deleted")
     if run.planned_parts is not None and run.planned_parts < 1:
         raise ValueError("planned_parts must be at least 1")
+    if run.good_parts is not None and not 0 <= run.good_parts <= (run.planned_parts or 0):
+        raise ValueError("good_parts must be between 0 and planned_parts")
 
 
 @runs.after_update()

@@ -165,6 +165,6 @@ async def test_uuid_keys_and_rich_types_serialise(web: Web) -> None:
     assert fetched["payload"] == {"a": [1, None, "x"]}
     assert fetched["blob"] == "AAH/"
     assert fetched["at_time"] == "07:30:00" and fetched["on_day"] == "2026-01-31"
-    assert fetched["taken_at"] == "2026-01-31T10:00:00"
+    assert fetched["taken_at"] == "2026-01-31T10:00:00+00:00"  # stored as the UTC instant
     bad_blob = await web.client.post("/measurements", json={**body, "key": "m2", "blob": "!!"})
     assert bad_blob.status_code == 422

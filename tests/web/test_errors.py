@@ -165,3 +165,46 @@ async def test_hook_value_error_is_422_other_errors_500_generic(
         assert "secret" not in crashed.text
         assert "secret internal detail" in caplog.text
         assert (await web.client.get("/alarms")).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/db/audit", {"since": "9999-12-31T23:59:59-00:01"}),
+        ("/db/audit", {"until": "0001-01-01T00:00:00+00:01"}),
+        ("/recipes", {"include_deleted": "true", "deleted_at": "9999-12-31T23:59:59-23:59"}),
+        ("/recipes", {"deleted_at__gt": "0001-01-01T00:00:00+14:00"}),
+        ("/recipes", {"deleted_at__in": "0001-01-01T00:00:00+01:00"}),
+        ("/recipes", {"limit": "1_0"}),
+        ("/recipes", {"offset": "\uff11"}),
+    ],
+)
+async def test_out_of_range_instants_and_odd_numbers_are_422(
+    web: Web, path: str, params: dict[str, str]
+) -> None:
+    response = await web.client.get(path, params=params)
+    assert response.status_code == 422, response.text
+
+
+async def test_booleans_are_not_numbers(web: Web) -> None:
+    body = {
+        "key": "m",
+        "amount": "1.00",
+        "mode": "auto",
+        "payload": {},
+        "blob": "",
+        "at_time": "00:00:00",
+        "on_day": "2026-01-01",
+        "taken_at": "2026-01-01T00:00:00",
+    }
+    for field, value in [("amount", True)]:
+        response = await web.client.post("/measurements", json={**body, field: value})
+        assert response.status_code == 422
+
+
+async def test_a_bad_actor_header_does_not_block_reads(web: Web) -> None:
+    headers = {"X-User": ""}
+    assert (await web.client.get("/recipes", headers=headers)).status_code == 200
+    assert (await web.client.get("/db/health", headers={"X-User": "x" * 300})).status_code == 200
+    write = await web.client.post("/recipes", json={"name": "x"}, headers={"X-User": "x" * 300})
+    assert write.status_code == 400 and write.json()["error"]["code"] == "invalid_actor"

@@ -29,23 +29,24 @@ def _json_value(value: Any) -> Any:
 
 def _not_bool(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("a boolean is not an integer")
+        raise ValueError("a boolean is not a number")
     return value
 
 
 def _aware_to_utc(value: dt.datetime) -> dt.datetime:
     # SQLite keeps no offset: normalising to UTC keeps the instant right on every backend.
-    if value.tzinfo is not None:
+    if value.tzinfo is None:
+        return value
+    try:
         return value.astimezone(dt.UTC)
-    return value
+    except OverflowError:
+        raise ValueError("the instant is out of range in UTC") from None
 
 
 def _aware_to_utc_naive(value: dt.datetime) -> dt.datetime:
     # A column without timezone stores wall-clock text: store the UTC instant, never a local
     # time whose offset would be silently dropped.
-    if value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+    return _aware_to_utc(value).replace(tzinfo=None)
 
 
 def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
@@ -72,10 +73,10 @@ def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
     if isinstance(column_type, sa_types.Float):
         if column_type.asdecimal:
             return Annotated[decimal.Decimal, Field(allow_inf_nan=False)]
-        return Annotated[float, Field(allow_inf_nan=False)]
+        return Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
     if isinstance(column_type, sa_types.Numeric):
         if not column_type.asdecimal:
-            return Annotated[float, Field(allow_inf_nan=False)]
+            return Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
         return Annotated[
             decimal.Decimal,
             Field(

@@ -27,7 +27,7 @@ from sqlalchemy import (
 AUDIT_TABLE_NAME = "vstorage_audit"
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """Encode the column types JSON does not know; exact for Decimal, UUID and time values."""
     if isinstance(value, enum.Enum):
         return value.value
@@ -44,7 +44,7 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in the audit trail")
 
 
-_encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+_encoder = json.JSONEncoder(default=json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def dumps(value: Any) -> str:

@@ -411,7 +411,8 @@ class AsyncDatabase:
         taken as UTC).
 
         Raises:
-            ValidationError: ``limit`` or ``offset`` is negative.
+            ValidationError: ``limit`` or ``offset`` is negative, or ``since``/``until`` is
+                not a datetime within range.
             DatabaseClosedError: the database is not open.
 
         Example:
@@ -431,9 +432,9 @@ class AsyncDatabase:
             if value is not None:
                 query = query.where(audit_table.c[name] == value)
         if since is not None:
-            query = query.where(audit_table.c.timestamp >= since)
+            query = query.where(audit_table.c.timestamp >= _instant("since", since))
         if until is not None:
-            query = query.where(audit_table.c.timestamp <= until)
+            query = query.where(audit_table.c.timestamp <= _instant("until", until))
         query = query.order_by(audit_table.c.timestamp.desc(), audit_table.c.id.desc())
         query = query.limit(limit).offset(offset)
         try:
@@ -533,6 +534,23 @@ async def _guard(listener: object, awaitable: Awaitable[None]) -> None:
         await awaitable
     except Exception:
         logger.exception("vstorage: after_commit listener %r failed", listener)
+
+
+def _instant(name: str, value: dt.datetime) -> dt.datetime:
+    """``value`` as a UTC instant (naive means UTC).
+
+    Raises:
+        ValidationError: not a datetime, or out of range once in UTC.
+
+    """
+    if not isinstance(value, dt.datetime):
+        raise ValidationError.single(name, "must be a datetime")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError.single(name, "out of range in UTC") from None
 
 
 def _with_references(tables: Iterable[Table]) -> list[Table]:

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vstorage.accessor._actor import _actor, ambient_actor, check_actor
 from vstorage.errors import ValidationError
-from vstorage.web._responses import HTTPError, error_response
+from vstorage.web._responses import HTTPError
 
 ActorResolver = Callable[[HTTPConnection], "str | Awaitable[str | None] | None"]
 Permission = Callable[[Request, str], "bool | Awaitable[bool]"]
@@ -86,9 +86,9 @@ class ActorMiddleware:
             return
         try:
             actor = await resolve(self.resolver, HTTPConnection(scope)) or self.default_actor
-        except HTTPError as exc:
-            await error_response(exc)(scope, receive, send)
-            return
+        except HTTPError:
+            # Reads need no actor; a mutation resolves it again and answers 400 itself.
+            actor = None
         token = _actor.set(actor)
         try:
             await self.app(scope, receive, send)
@@ -121,7 +121,7 @@ class Policy:
             HTTPError: 400 when no actor is known and no default is configured.
 
         """
-        actor = ambient_actor() or await resolve(self.resolver, request) or self.default_actor
+        actor = await resolve(self.resolver, request) or ambient_actor() or self.default_actor
         if actor is None:
             raise HTTPError(
                 400, "actor_required", "mutations need an actor (send the X-User header)"

@@ -124,7 +124,11 @@ class _Model:
     def _paths(self) -> dict[str, Any]:
         base = f"/{self.accessor.component}"
         name = self.name
-        id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+        key_schema = self.accessor.json_schemas()["record"]["properties"][self.accessor.primary_key]
+        key_schema = {k: v for k, v in key_schema.items() if k not in ("default", "title")}
+        if "anyOf" in key_schema:  # an optional key in the record: the path always has one
+            key_schema = next(s for s in key_schema["anyOf"] if s.get("type") != "null")
+        id_param = {"name": "id", "in": "path", "required": True, "schema": key_schema}
         fields = list(self.accessor.fields)
         listing = [
             _query("limit", {"type": "integer", "minimum": 0}),
@@ -179,7 +183,7 @@ class _Model:
             f"{base}/batch/delete": {
                 "post": {
                     "tags": tag,
-                    "summary": f"Delete many {name} records, all or none",
+                    "summary": f"Delete many {name} records (missing ids skipped), all or none",
                     "operationId": f"delete_many_{self.accessor.component}",
                     "parameters": [_ACTOR],
                     "requestBody": {

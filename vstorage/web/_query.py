@@ -50,10 +50,9 @@ def parse_int(name: str, raw: str, *, low: int, high: int) -> int:
         ValidationError: not an integer, or out of range.
 
     """
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError.single(name, "must be an integer") from None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise ValidationError.single(name, "must be a whole number")
+    value = int(raw)
     if not low <= value <= high:
         raise ValidationError.single(name, f"must be between {low} and {high}")
     return value

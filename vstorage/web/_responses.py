@@ -6,12 +6,14 @@ message never carries SQL text or a stack trace.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from typing import Any
 
 from starlette.responses import Response
 
-from vstorage.database._audit import dumps
+from vstorage.database._audit import json_default as audit_default
 from vstorage.errors import (
     ConfigurationError,
     ConflictError,
@@ -26,14 +28,29 @@ from vstorage.errors import (
 logger = logging.getLogger("vstorage.web")
 
 
+def _default(value: Any) -> Any:
+    # vstorage stores instants in UTC (a column without timezone holds the UTC wall clock),
+    # so a naive value goes out as UTC: RFC 3339 date-times need an offset.
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC).isoformat()
+    return audit_default(value)
+
+
+_encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
 class JSONResponse(Response):
-    """A JSON response encoded like the audit trail (UUID, Decimal, datetime, bytes, Enum)."""
+    """A JSON response in the shape every vstorage route uses.
+
+    UUID and Decimal go out as strings, date-times in RFC 3339 (UTC when naive), bytes in
+    base64, Enums by value.
+    """
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         """Encode ``content`` as compact UTF-8 JSON."""
-        return dumps(content).encode("utf-8")
+        return _encoder.encode(content).encode("utf-8")
 
 
 class HTTPError(Exception):
