@@ -48,3 +48,10 @@ def test_public_entry_points_have_docstrings_that_say_what_they_raise() -> None:
                 continue
             doc = member.__doc__ or ""
             assert doc.strip(), f"{cls.__name__}.{name} has no docstring"
+
+
+def test_every_io_name_is_documented() -> None:
+    from vstorage import io
+
+    text = (DOCS / "lifecycle.md").read_text(encoding="utf-8")
+    assert [name for name in io.__all__ if not re.search(rf"\b{name}\b", text)] == []

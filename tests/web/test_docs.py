@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -52,6 +53,38 @@ def test_every_public_name_of_vstorage_web_is_documented() -> None:
         if not (heading or quoted) or not signature:
             missing.append(name)
     assert not missing, f"not documented in docs/web.md (name and signature): {missing}"
+
+
+def _documented_parameters(doc: str, name: str) -> list[str] | None:
+    """The parameter names of the signature block of ``name`` in the doc, if there is one."""
+    match = re.search(
+        rf"^```python\n((?:async )?(?:def|class) {re.escape(name)}\(.*?\))(?: -> [^\n]*)?\n```",
+        doc,
+        re.MULTILINE | re.DOTALL,
+    )
+    if match is None:
+        return None
+    source = re.sub(r"^(async )?class ", "def ", match.group(1)) + ": pass"
+    function = ast.parse(source).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    arguments = function.args
+    names = [a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]]
+    if arguments.vararg is not None:
+        names.append(arguments.vararg.arg)
+    if arguments.kwarg is not None:
+        names.append(arguments.kwarg.arg)
+    return names
+
+
+def test_documented_signatures_match_the_code() -> None:
+    doc = _doc()
+    wrong = {}
+    for name in vstorage.web.__all__:
+        documented = _documented_parameters(doc, name)
+        actual = list(inspect.signature(getattr(vstorage.web, name)).parameters)
+        if documented != actual:
+            wrong[name] = (documented, actual)
+    assert not wrong, f"docs/web.md signatures differ from the code (doc, code): {wrong}"
 
 
 def test_every_error_code_of_vstorage_web_is_documented() -> None:

@@ -92,6 +92,7 @@ async def test_oversized_uploads_are_413(make_web: Any) -> None:
         assert (await web.client.post("/db/restore", content=big)).status_code == 413
         multipart = await web.client.post("/db/import", files={"file": ("a.zip", big)})
         assert multipart.status_code == 413
+
         async def chunks() -> Any:  # no content-length: the cap must hold while streaming
             yield b"x" * 600
             yield b"y" * 600

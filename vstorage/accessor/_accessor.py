@@ -142,6 +142,10 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         return self._info.complete(self._validator.record(values))
 
+    def with_defaults(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Every field of already validated ``values``, with defaults filled in."""
+        return self._info.complete(values)
+
     def to_dict(self, obj: Any) -> dict[str, Any]:
         """The column values of a record, by attribute name."""
         return self._info.values_of(obj)
@@ -185,15 +189,18 @@ class AsyncModelAccessor(Generic[ModelT]):
     def bind(self, database: AsyncDatabase) -> None:
         """Bind to ``database`` (called by ``AsyncDatabase.register``).
 
+        An accessor whose database was closed may be bound again (e.g. after a restart).
+
         Raises:
-            ConfigurationError: already bound to another database.
+            ConfigurationError: already bound to another database that is not closed.
 
         """
         if self._database is database:
             return
-        if self._database is not None:
+        if self._database is not None and not self._database.is_closed:
             raise ConfigurationError(f"accessor {self.component!r} is bound to another database")
         self._database = database
+        self._raw = None
         for listener in self._commit_listeners:
             database.add_commit_listener(self._info.table.name, listener)
 

@@ -37,11 +37,17 @@ def load_accessors(spec: str) -> list[AsyncModelAccessor[Any]]:
 
     """
     module_name, _, attribute = spec.partition(":")
-    sys.path.insert(0, str(Path.cwd()))
+    here = str(Path.cwd())
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # a broken models module is a usage problem, not a crash
         raise UsageError(f"cannot import {module_name!r}: {exc}") from exc
+    finally:
+        if added:
+            sys.path.remove(here)
     if attribute:
         if not hasattr(module, attribute):
             raise UsageError(f"{module_name!r} has no attribute {attribute!r}")
@@ -59,8 +65,13 @@ def _url(path: str) -> str:
     return path if "://" in path else f"sqlite:///{path}"
 
 
+def _file(database: str) -> str:
+    """The file path of a path or ``sqlite:///`` URL argument."""
+    return database.split(":///", 1)[1] if database.startswith("sqlite") else database
+
+
 async def _open(args: argparse.Namespace, *, create: bool = False) -> AsyncDatabase:
-    if not create and "://" not in args.database and not Path(args.database).exists():
+    if not create and not Path(_file(args.database)).exists():
         raise UsageError(f"no database file at {args.database}")
     database = AsyncDatabase(_url(args.database))
     for accessor in load_accessors(args.models) if getattr(args, "models", None) else []:
@@ -140,7 +151,9 @@ async def cmd_import(args: argparse.Namespace) -> int:
     finally:
         await database.close()
     _print(
-        args, f"imported {sum(report.imported.values())} records ({report.mode}): {report.imported}"
+        args,
+        f"imported {sum(report.imported.values())} records ({report.mode}): {report.imported}; "
+        f"removed {report.removed}; unchanged {report.unchanged}",
     )
     return EXIT_OK
 
@@ -195,11 +208,14 @@ async def cmd_check(args: argparse.Namespace) -> int:
         await database.close()
     wal = Path(f"{path}-wal")
     wal_size = wal.stat().st_size if path and wal.exists() else 0
+    if not result.startswith("ok"):
+        print(f"vstorage check: integrity: {result}", file=sys.stderr)
+        return EXIT_FAILED
     _print(args, f"integrity: {result}")
     for name, value in settings.as_dict().items():
         _print(args, f"{name}: {value}")
     _print(args, f"wal_bytes: {wal_size}")
-    return EXIT_OK if result.startswith("ok") else EXIT_FAILED
+    return EXIT_OK
 
 
 async def cmd_diagram(args: argparse.Namespace) -> int:
@@ -208,9 +224,9 @@ async def cmd_diagram(args: argparse.Namespace) -> int:
     if args.models:
         tables = [a.table for a in load_accessors(args.models)]
     else:
-        if not Path(args.database).exists():
+        if not Path(_file(args.database)).exists():
             raise UsageError(f"no database file at {args.database}")
-        engine = create_engine(f"sqlite:///{args.database}")
+        engine = create_engine(_url(args.database))
         metadata = MetaData()
         try:
             metadata.reflect(engine)
@@ -322,7 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or bad usage (argparse printed why)
+        return int(exc.code or 0)
     run: Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int] = args.run
     try:
         result = run(args)

@@ -131,6 +131,11 @@ class AsyncDatabase:
         return self._state is _State.OPEN
 
     @property
+    def is_closed(self) -> bool:
+        """True once :meth:`close` was called (a closed database cannot be reopened)."""
+        return self._state is _State.CLOSED
+
+    @property
     def dialect(self) -> Dialect:
         """The SQLAlchemy dialect of the writer connection.
 

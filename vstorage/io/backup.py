@@ -9,14 +9,16 @@ committed first (and replaced), writes queued after it run after it; none is los
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
 import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from vstorage.accessor._actor import resolve_actor
 from vstorage.database import AsyncDatabase
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change
-from vstorage.errors import ConfigurationError, RestoreError
+from vstorage.errors import ConfigurationError, RestoreError, StorageError
 from vstorage.io.export import export_tables
 
 HEADER = b"SQLite format 3\x00"
@@ -104,12 +106,16 @@ def _integrity(path: Path) -> str:
 
 
 def _take_backup(source: str, destination: Path, compress: bool, timeout: float) -> BackupReport:
+    if os.path.realpath(destination) == os.path.realpath(source):
+        raise ConfigurationError("a backup cannot replace the live database file")
     raw = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.tmp")
     final_tmp = raw.with_suffix(".gz.tmp") if compress else raw
     try:
         connection = sqlite3.connect(source, timeout=timeout)
         try:
             connection.execute("VACUUM INTO ?", (str(raw),))
+        except sqlite3.Error as exc:
+            raise StorageError(f"the backup could not be written to {destination} ({exc})") from exc
         finally:
             connection.close()
         if _integrity(raw) != "ok":
@@ -146,9 +152,9 @@ async def backup(
         compress: gzip the backup.
 
     Raises:
-        ConfigurationError: an in-memory database.
+        ConfigurationError: an in-memory database, or the destination is the live file.
         RestoreError: the copy failed its integrity check.
-        OSError: the destination cannot be written.
+        StorageError: the destination cannot be written.
 
     Example:
         >>> report = await backup(db, "/var/backups/machine.sqlite")
@@ -251,7 +257,7 @@ async def restore(
 
     Args:
         database: an open file database with the app's accessors registered.
-        source: the candidate SQLite file (it is only read).
+        source: the candidate SQLite file, plain or gzip-compressed (it is only read).
         dry_run: check and report only.
         integrity_check: run ``PRAGMA integrity_check`` on the candidate (default on).
         actor: who restores (default: the ambient actor).
@@ -268,8 +274,52 @@ async def restore(
     """
     live = _require_file(database)
     who = resolve_actor(actor)
-    path = Path(source)
     expected = export_tables(database)
+    async with _plain_sqlite(Path(source)) as path:
+        return await _restore(
+            database, live, path, expected, who, dry_run, integrity_check, safety_backup_dir
+        )
+
+
+@contextlib.asynccontextmanager
+async def _plain_sqlite(source: Path) -> AsyncIterator[Path]:
+    """``source``, or a gunzipped copy of it when it is a compressed backup."""
+    if await anyio.to_thread.run_sync(_magic, source) != b"\x1f\x8b":
+        yield source
+        return
+    handle_fd, name = tempfile.mkstemp(prefix="vstorage-restore-", suffix=".sqlite")
+    os.close(handle_fd)
+    plain = Path(name)
+    try:
+
+        def gunzip() -> None:
+            try:
+                with gzip.open(source, "rb") as src, open(plain, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+            except (OSError, EOFError) as exc:
+                raise RestoreError("the compressed file is damaged") from exc
+
+        await anyio.to_thread.run_sync(gunzip)
+        yield plain
+    finally:
+        await anyio.Path(plain).unlink(missing_ok=True)
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(2)
+
+
+async def _restore(
+    database: AsyncDatabase,
+    live: str,
+    path: Path,
+    expected: list[Table],
+    who: str,
+    dry_run: bool,
+    integrity_check: bool,
+    safety_backup_dir: str | Path | None,
+) -> RestoreReport:
     tables = await anyio.to_thread.run_sync(_inspect, path, expected, integrity_check)
     report = RestoreReport(await anyio.to_thread.run_sync(_sha256, path), tables, dry_run)
     if dry_run:

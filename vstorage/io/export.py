@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ async def export_zip(
 
     Args:
         database: an open database.
-        destination: the zip file to write (replaced if it exists).
+        destination: the zip file to write (replaced only once the export is complete).
         neutralise_formulas: prefix text cells starting with ``= + - @`` with ``'`` so that
             spreadsheets do not run them (such a file no longer imports back unchanged).
         progress: ``progress(table, rows_so_far)`` after each batch.
@@ -92,11 +93,13 @@ async def export_zip(
 
     """
     path = Path(destination)
+    partial = path.with_name(f".{path.name}.partial")
     report = ExportReport(path)
     tables = export_tables(database)
     archive = await anyio.to_thread.run_sync(
-        lambda: zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED)
+        lambda: zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED)
     )
+    done = False
     try:
         async with database.read() as session:
             for table in tables:
@@ -115,8 +118,13 @@ async def export_zip(
                 report.rows[table.name] = count
         manifest = _manifest(tables, report.rows)
         await anyio.to_thread.run_sync(archive.writestr, MANIFEST, manifest)
+        done = True
     finally:
         await anyio.to_thread.run_sync(archive.close)
+        if done:  # a failed export never replaces an earlier file
+            await anyio.to_thread.run_sync(os.replace, partial, path)
+        else:
+            await anyio.Path(partial).unlink(missing_ok=True)
     return report
 
 

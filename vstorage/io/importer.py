@@ -187,7 +187,9 @@ class _TableImport:
     def prepare(self, name: str, row: int, values: dict[str, Any]) -> dict[str, Any]:
         record = {self.by_column[column]: value for column, value in values.items()}
         try:
-            return self.accessor.prepare_record(record)
+            validated = self.accessor.validate_record(record)
+            # upsert changes only the columns the file has; new records get their defaults
+            return validated if self.mode == "upsert" else self.accessor.with_defaults(validated)
         except ValidationError as exc:
             first = exc.errors[0]
             raise DataImportError(name, row, first.field, first.message) from None
@@ -274,7 +276,7 @@ class _TableImport:
             )
             current = None if found is None else {self.by_column[c]: v for c, v in found.items()}
         if current is None:
-            await self._write_new(record)
+            await self._write_new(self.accessor.with_defaults(record))
             report.imported[name] = report.imported.get(name, 0) + 1
             return
         after = {**current, **record}
