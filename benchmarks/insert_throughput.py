@@ -1,4 +1,4 @@
-"""Write throughput: inserting records, each with one audit row, durably on SQLite.
+"""Insert strategies shared by the insert scenarios: each record with one audit row, durably.
 
 Every strategy writes the same records (``id``, ``name``, ``value``, ``created``) plus one
 audit row per record, on a fresh database file in a temporary directory, with WAL and
@@ -17,7 +17,6 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Index, String, Text, create_engine, event
@@ -25,7 +24,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from benchmarks._runner import Case, CaseResult, run_cases
 from vstorage import AsyncDatabase, AsyncModelAccessor
 
 TASKS = 100
@@ -84,7 +82,9 @@ def _sqlite_url(path: Path, driver: str = "sqlite") -> str:
 # -- strategies ---------------------------------------------------------------------------
 
 
-def vstorage_concurrent_inserts(path: Path, n: int, errors: Counter[str]) -> float:
+def vstorage_concurrent_inserts(
+    path: Path, n: int, errors: Counter[str], *, tasks: int = TASKS, synchronous: str = "full"
+) -> float:
     """Many callers inserting one record each, the way an application's handlers do.
 
     ``TASKS`` asyncio tasks run at once, each calling ``AsyncModelAccessor.insert`` for one
@@ -92,11 +92,13 @@ def vstorage_concurrent_inserts(path: Path, n: int, errors: Counter[str]) -> flo
     defaults). Measures the writer queue's group commit under concurrent single-record calls:
     rows/s from the first call to the last commit.
     """
-    return asyncio.run(_vstorage_concurrent(path, make_payload(n), errors))
+    return asyncio.run(_vstorage_concurrent(path, make_payload(n), errors, tasks, synchronous))
 
 
-async def _vstorage_concurrent(path: Path, payload: Payload, errors: Counter[str]) -> float:
-    async with AsyncDatabase(_sqlite_url(path)) as db:
+async def _vstorage_concurrent(
+    path: Path, payload: Payload, errors: Counter[str], tasks: int, synchronous: str
+) -> float:
+    async with AsyncDatabase(_sqlite_url(path), synchronous=synchronous) as db:
         records = AsyncModelAccessor(Record, COMPONENT, database=db)
         await db.create_all()
         pending = iter(payload)
@@ -112,7 +114,7 @@ async def _vstorage_concurrent(path: Path, payload: Payload, errors: Counter[str
                     errors[_describe(exc)] += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(TASKS)))
+        await asyncio.gather(*(worker() for _ in range(tasks)))
         elapsed = time.perf_counter() - started
     return (len(payload) - errors.total()) / elapsed
 
@@ -140,7 +142,9 @@ async def _vstorage_many(path: Path, payload: Payload, errors: Counter[str]) -> 
     return (len(payload) - errors.total()) / elapsed
 
 
-def naive_sqlalchemy_async(path: Path, n: int, errors: Counter[str]) -> float:
+def naive_sqlalchemy_async(
+    path: Path, n: int, errors: Counter[str], *, tasks: int = TASKS
+) -> float:
     """The baseline: SQLAlchemy async ORM on aiosqlite, one session and commit per record.
 
     ``TASKS`` tasks at once; each record gets a new ``AsyncSession``, the record and a
@@ -148,10 +152,10 @@ def naive_sqlalchemy_async(path: Path, n: int, errors: Counter[str]) -> float:
     ``busy_timeout=5000``, default connection pool. "database is locked" and other failures
     are counted, not retried; rows/s counts committed records only.
     """
-    return asyncio.run(_naive(path, make_payload(n), errors))
+    return asyncio.run(_naive(path, make_payload(n), errors, tasks))
 
 
-async def _naive(path: Path, payload: Payload, errors: Counter[str]) -> float:
+async def _naive(path: Path, payload: Payload, errors: Counter[str], tasks: int) -> float:
     engine = create_async_engine(_sqlite_url(path, "sqlite+aiosqlite"))
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -190,7 +194,7 @@ async def _naive(path: Path, payload: Payload, errors: Counter[str]) -> float:
                     errors[_describe(exc)] += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(TASKS)))
+        await asyncio.gather(*(worker() for _ in range(tasks)))
         elapsed = time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -249,28 +253,3 @@ def _describe(exc: BaseException) -> str:
     if LOCKED in text or type(exc).__name__ == "DatabaseBusyError":
         return LOCKED
     return f"{type(exc).__name__}: {text.splitlines()[0][:120] if text else ''}"
-
-
-# -- the suite ----------------------------------------------------------------------------
-
-
-def cases(*, quick: bool) -> list[Case]:
-    """The strategies with their sizes (smaller where the suite would take long)."""
-    return [
-        Case(
-            "vstorage_concurrent_inserts",
-            vstorage_concurrent_inserts,
-            2_000 if quick else 5_000,
-            "vstorage_audit",
-        ),
-        Case("vstorage_insert_many", vstorage_insert_many, BATCH, "vstorage_audit"),
-        Case(
-            "naive_sqlalchemy_async", naive_sqlalchemy_async, 500 if quick else 1_000, "audit_log"
-        ),
-        Case("raw_sqlite3_ceiling", raw_sqlite3_ceiling, BATCH, "audit_log"),
-    ]
-
-
-def run_suite(*, quick: bool, repeats: int, progress: Callable[[str], None]) -> list[CaseResult]:
-    """Run every strategy ``repeats`` times, interleaved, each on a fresh database file."""
-    return run_cases(cases(quick=quick), repeats=repeats, progress=progress)

@@ -1,0 +1,62 @@
+"""Single-record inserts with audit, from 1 (sequential), 10, 100 and 1,000 concurrent tasks.
+
+The question an application asks: many handlers each store one record and wait for it to be
+durable. Every strategy writes one data row plus one audit row per record, WAL and
+``synchronous=FULL``, on a fresh file; rows/s counts committed records.
+"""
+
+from __future__ import annotations
+
+from benchmarks._measure import sample
+from benchmarks._suite import Context, Result
+from benchmarks.insert_throughput import (
+    naive_sqlalchemy_async,
+    raw_sqlite3_ceiling,
+    vstorage_concurrent_inserts,
+)
+
+SCENARIO = "concurrent_inserts"
+TASKS = (1, 10, 100, 1000)
+
+
+def run(ctx: Context) -> list[Result]:
+    """vstorage and the naive SQLAlchemy async ORM at each concurrency, and the ceiling."""
+    vstorage = {
+        tasks: Result(SCENARIO, "vstorage", f"{tasks} tasks", "records/s", params={"tasks": tasks})
+        for tasks in TASKS
+    }
+    naive = {
+        tasks: Result(
+            SCENARIO, "naive_sqlalchemy", f"{tasks} tasks", "records/s", params={"tasks": tasks}
+        )
+        for tasks in TASKS
+    }
+    ceiling = Result(SCENARIO, "raw_sqlite3", "executemany, one transaction", "records/s")
+    records = ctx.size(5_000, 2_000)
+    naive_records = ctx.size(1_000, 300)
+    for _ in range(ctx.repeats):
+        for tasks in TASKS:
+            sample(
+                ctx,
+                vstorage[tasks],
+                vstorage_concurrent_inserts,
+                max(records, tasks),
+                tables=("records", "vstorage_audit"),
+                tasks=tasks,
+            )
+            sample(
+                ctx,
+                naive[tasks],
+                naive_sqlalchemy_async,
+                max(naive_records, tasks),
+                tables=("records", "audit_log"),
+                tasks=tasks,
+            )
+        sample(
+            ctx,
+            ceiling,
+            raw_sqlite3_ceiling,
+            ctx.size(10_000, 10_000),
+            tables=("records", "audit_log"),
+        )
+    return [*vstorage.values(), *naive.values(), ceiling]
