@@ -146,8 +146,8 @@ Strategy = Callable[[Path, int, str, Counter[str]], float]
 
 def run(ctx: Context) -> list[Result]:
     """Every strategy at both levels, ``ctx.repeats`` times, interleaved, fresh files."""
-    vstorage_n = ctx.size(5_000, 2_000)
-    raw_n = ctx.size(2_000, 1_000)
+    vstorage_n = ctx.size(20_000, 5_000)
+    raw_n = ctx.size(5_000, 2_000)
     plan: list[tuple[Strategy, int, Result]] = []
     for level in LEVELS:
         plan.append(

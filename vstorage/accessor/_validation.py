@@ -59,9 +59,8 @@ def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
     if isinstance(column_type, sa_types.Boolean):
         return bool
     if isinstance(column_type, sa_types.Integer):
-        return Annotated[
-            int, BeforeValidator(_not_bool), Field(strict=False, ge=_INT64[0], le=_INT64[1])
-        ]
+        # Constraints before the validator, so the JSON schema says minimum/maximum.
+        return Annotated[int, Field(ge=_INT64[0], le=_INT64[1]), BeforeValidator(_not_bool)]
     if isinstance(column_type, sa_types.Enum):
         if column_type.enum_class is not None:
             return column_type.enum_class
@@ -73,10 +72,10 @@ def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
     if isinstance(column_type, sa_types.Float):
         if column_type.asdecimal:
             return Annotated[decimal.Decimal, Field(allow_inf_nan=False)]
-        return Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
+        return Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_bool)]
     if isinstance(column_type, sa_types.Numeric):
         if not column_type.asdecimal:
-            return Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
+            return Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_bool)]
         return Annotated[
             decimal.Decimal,
             Field(

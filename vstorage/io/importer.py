@@ -373,8 +373,11 @@ async def import_csv(
     mode: Mode = "append",
     actor: str | None = None,
     max_bytes: int = 4 * 1024**3,
+    name: str | None = None,
 ) -> ImportReport:
     """Import one CSV file into ``accessor``'s table; same rules as :func:`import_zip`.
+
+    ``name`` is the file name errors mention (default: the source's name).
 
     Raises:
         DataImportError: a bad header or row (nothing written).
@@ -388,7 +391,10 @@ async def import_csv(
     """
     _check_mode(mode)
     who = resolve_actor(actor)
-    name = Path(source).name if isinstance(source, (str, Path)) else f"{accessor.table.name}.csv"
+    if name is None:
+        name = (
+            Path(source).name if isinstance(source, (str, Path)) else f"{accessor.table.name}.csv"
+        )
 
     def open_rows(_: str) -> _Rows:
         stream: IO[bytes] = open(source, "rb") if isinstance(source, (str, Path)) else source  # noqa: SIM115

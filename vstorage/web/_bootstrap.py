@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from vstorage.accessor import AsyncModelAccessor
 from vstorage.database import AsyncDatabase
+from vstorage.errors import ConfigurationError
 from vstorage.web._context import ActorMiddleware, ActorResolver, Permission, header_actor
 from vstorage.web._crud import crud_routes
 from vstorage.web._db import db_routes
@@ -62,7 +63,8 @@ def bootstrap(
         The database (open while the app runs).
 
     Raises:
-        ConfigurationError: bad URL, option or limit.
+        ConfigurationError: bad URL, option, limit or default actor, or database options given
+            together with ``database``.
 
     Example:
         >>> app = FastAPI()
@@ -70,8 +72,14 @@ def bootstrap(
 
     """
     accessors = list(accessors)
+    if default_actor is not None and not (isinstance(default_actor, str) and default_actor.strip()):
+        raise ConfigurationError("default_actor must be a non-empty string")
+    if max_records_per_model is not None and max_records_per_model < 0:
+        raise ConfigurationError("max_records_per_model must be >= 0")
     if database is None:
-        database = AsyncDatabase(database_url, create_tables=create_tables, **database_options)
+        database = AsyncDatabase(database_url, **database_options)
+    elif database_options:
+        raise ConfigurationError("give database options to the AsyncDatabase, not to bootstrap")
     for accessor in accessors:
         database.register(accessor)
     routes = app.router.routes

@@ -87,8 +87,8 @@ class ActorMiddleware:
         try:
             actor = await resolve(self.resolver, HTTPConnection(scope)) or self.default_actor
         except HTTPError:
-            # Reads need no actor; a mutation resolves it again and answers 400 itself.
-            actor = None
+            # Reads need no actor; vstorage's mutation routes resolve it again and answer 400.
+            actor = self.default_actor
         token = _actor.set(actor)
         try:
             await self.app(scope, receive, send)

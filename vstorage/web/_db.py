@@ -24,7 +24,7 @@ from vstorage.errors import ConfigurationError, ValidationError
 from vstorage.io.backup import backup, restore
 from vstorage.io.diagram import mermaid_er, svg_diagram
 from vstorage.io.export import export_zip
-from vstorage.io.importer import MODES, import_csv, import_zip
+from vstorage.io.importer import MODES, Mode, import_csv, import_zip
 from vstorage.web._context import ActorResolver, Permission, Policy, header_actor
 from vstorage.web._crud import entry_dict, guarded
 from vstorage.web._query import parse_bool, parse_int
@@ -126,6 +126,7 @@ class DbEndpoints:
         mode = params.get("mode", "append")
         if mode not in MODES:
             raise ValidationError.single("mode", f"must be one of {', '.join(MODES)}")
+        chosen: Mode = mode  # type: ignore[assignment]
         table = params.get("table")
         accessor = None
         if table is not None:
@@ -135,9 +136,11 @@ class DbEndpoints:
         path = await save_upload(request, self.max_upload_bytes, ".csv" if table else ".zip")
         try:
             if accessor is not None:
-                report = await import_csv(accessor, path, mode=mode, actor=actor)  # type: ignore[arg-type]
+                report = await import_csv(
+                    accessor, path, mode=chosen, actor=actor, name=f"{table}.csv"
+                )
             else:
-                report = await import_zip(self.database, path, mode=mode, actor=actor)  # type: ignore[arg-type]
+                report = await import_zip(self.database, path, mode=chosen, actor=actor)
         finally:
             path.unlink(missing_ok=True)
         body = {

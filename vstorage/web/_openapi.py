@@ -42,6 +42,18 @@ _AUDIT_ENTRY = {
 }
 
 
+def _base64(node: Any) -> Any:
+    """Bytes travel as base64 text in this API, not as raw binary."""
+    if isinstance(node, dict):
+        if node.get("format") == "binary" and node.get("type") == "string":
+            node = {k: v for k, v in node.items() if k != "format"}
+            node["contentEncoding"] = "base64"
+        return {k: _base64(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_base64(v) for v in node]
+    return node
+
+
 def _without(schema: dict[str, Any], names: set[str]) -> dict[str, Any]:
     """``schema`` without the properties ``names``, closed to unknown properties."""
     for name in names:
@@ -81,7 +93,7 @@ class _Model:
 
     def _pydantic(self, kind: str, mode: str) -> dict[str, Any]:
         schemas = self.accessor.json_schemas(ref_template=_REF, mode=mode)
-        schema = copy.deepcopy(schemas[kind])
+        schema: dict[str, Any] = _base64(copy.deepcopy(schemas[kind]))
         self.components.update(schema.pop("$defs", {}))
         return schema
 
@@ -93,6 +105,8 @@ class _Model:
         record["title"] = self.name
         create = _without(self._pydantic("record", "validation"), owned)
         create["title"] = f"{self.name}Create"
+        replace = _without(self._pydantic("record", "validation"), {key, SOFT_DELETE_FIELD})
+        replace["title"] = f"{self.name}Replace"
         update = _without(self._pydantic("changes", "validation"), {key, SOFT_DELETE_FIELD})
         update.pop("required", None)
         update["title"] = f"{self.name}Update"
@@ -111,6 +125,7 @@ class _Model:
                 self.name: record,
                 f"{self.name}Create": create,
                 f"{self.name}Update": update,
+                f"{self.name}Replace": replace,
                 f"{self.name}Page": page,
             }
         )
@@ -222,7 +237,7 @@ class _Model:
                     "summary": f"Replace a {name}",
                     "operationId": f"replace_{self.accessor.component}",
                     "parameters": [_ACTOR],
-                    "requestBody": {"required": True, **_json(_ref(f"{name}Create"))},
+                    "requestBody": {"required": True, **_json(_ref(f"{name}Replace"))},
                     "responses": {"200": record, **_errors(400, 403, 404, 409, 413, 422, 503)},
                 },
                 "patch": {
@@ -316,6 +331,90 @@ def _db_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {**text, "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
                     **_errors(403),
+                },
+            }
+        },
+        "/db/export.zip": {
+            "get": {
+                "tags": ["db"],
+                "summary": "Every table and the audit trail as CSV files in a zip",
+                "operationId": "db_export",
+                "parameters": [_query("neutralise_formulas", {"type": "boolean"})],
+                "responses": {
+                    "200": {"description": "the zip", "content": {"application/zip": {}}},
+                    **_errors(403, 422, 503),
+                },
+            }
+        },
+        "/db/import": {
+            "post": {
+                "tags": ["db"],
+                "summary": "Import a zip made by export, or one table's CSV (all or nothing)",
+                "operationId": "db_import",
+                "parameters": [
+                    _ACTOR,
+                    _query("mode", {"type": "string", "enum": ["append", "replace", "upsert"]}),
+                    _query("table", {"type": "string"}),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/zip": {},
+                        "text/csv": {},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": {"description": "what was imported", **_json({"type": "object"})},
+                    **_errors(400, 403, 409, 413, 422, 503),
+                },
+            }
+        },
+        "/db/backup.sqlite": {
+            "get": {
+                "tags": ["db"],
+                "summary": "A consistent copy of the live database",
+                "operationId": "db_backup",
+                "parameters": [_query("compress", {"type": "boolean"})],
+                "responses": {
+                    "200": {
+                        "description": "the backup",
+                        "content": {"application/vnd.sqlite3": {}},
+                    },
+                    **_errors(403, 422, 501, 503),
+                },
+            }
+        },
+        "/db/restore": {
+            "post": {
+                "tags": ["db"],
+                "summary": "Check a backup, then restore it through the writer",
+                "operationId": "db_restore",
+                "parameters": [
+                    _ACTOR,
+                    _query("dry_run", {"type": "boolean"}),
+                    _query("integrity_check", {"type": "boolean"}),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/vnd.sqlite3": {},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": {"description": "the report", **_json({"type": "object"})},
+                    **_errors(400, 403, 413, 422, 501, 503),
                 },
             }
         },

@@ -80,6 +80,8 @@ def as_http_error(exc: Exception) -> HTTPError:
     """
     if isinstance(exc, HTTPError):
         return exc
+    if isinstance(exc, ConfigurationError) and "in-memory" in str(exc):
+        return HTTPError(501, "not_supported", str(exc))
     if isinstance(exc, RestoreError):
         return HTTPError(422, "restore_refused", str(exc))
     if isinstance(exc, ValidationError):

@@ -1,0 +1,1 @@
+"""Peer libraries measured in the same run as vstorage, each in its own environment."""
