@@ -12,6 +12,7 @@ from vstorage.accessor._actor import resolve_actor, use_actor
 from vstorage.accessor._hooks import Hook, HookRegistry
 from vstorage.accessor._model import ModelInfo, make_unique_partial
 from vstorage.accessor._raw import RawInserts
+from vstorage.accessor._raw_reads import RawGet
 from vstorage.accessor._session_ops import SessionOps
 from vstorage.accessor._validation import Validator
 from vstorage.database._context import WriteContext
@@ -74,6 +75,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         self._commit_listeners: list[CommitListener] = []
         self._database: AsyncDatabase | None = None
         self._raw: RawInserts | None = None
+        self._raw_get: RawGet | None = None
         if database is not None:
             database.register(self)
 
@@ -201,6 +203,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             raise ConfigurationError(f"accessor {self.component!r} is bound to another database")
         self._database = database
         self._raw = None
+        self._raw_get = None
         for listener in self._commit_listeners:
             database.add_commit_listener(self._info.table.name, listener)
 
@@ -273,6 +276,13 @@ class AsyncModelAccessor(Generic[ModelT]):
 
         """
         key = self._validator.key(id)
+        database = self.database
+        if database.has_point_readers:
+            if self._raw_get is None:
+                self._raw_get = RawGet(self._info, database.dialect)
+            raw = self._raw_get
+            found = await database.read_raw(raw.query(key, include_deleted))
+            return self._info.build(raw.values(found[0])) if found else None
         query = self._select(include_deleted).where(self._info.pk.column == key)
         rows = await self._fetch(query)
         return rows[0] if rows else None

@@ -21,6 +21,7 @@ from vstorage.database._audit import AuditEntry, audit_table
 from vstorage.database._errors import translate, translated
 from vstorage.database._jobs import Change, RawWork
 from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
+from vstorage.database._readers import RawReaders
 from vstorage.database._url import Target, parse_url
 from vstorage.database._writer import Writer, WriterStats
 from vstorage.errors import ConfigurationError, DatabaseClosedError, ValidationError
@@ -110,6 +111,8 @@ class AsyncDatabase:
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._writer_engine: AsyncEngine | None = None
         self._reader_engine: AsyncEngine | None = None
+        self._point_engine: AsyncEngine | None = None
+        self._point_readers: RawReaders | None = None
         self._writer: Writer | None = None
         self._connect_lock: asyncio.Lock | None = None
 
@@ -194,6 +197,9 @@ class AsyncDatabase:
             # Open one reader now so a refused pragma fails connect(), not the first read.
             async with self._reader_engine.connect():
                 pass
+            self._point_engine = self._engine(pool_size=self._readers_count, reader=True)
+            self._point_readers = RawReaders(self._point_engine, self._readers_count)
+            await self._point_readers.start()
 
     def _engine(self, *, pool_size: int, reader: bool) -> AsyncEngine:
         engine = create_async_engine(
@@ -241,7 +247,9 @@ class AsyncDatabase:
             await self._writer.close()
         if self._listener_tasks:
             await asyncio.gather(*self._listener_tasks, return_exceptions=True)
-        for engine in (self._writer_engine, self._reader_engine):
+        if self._point_readers is not None:
+            await self._point_readers.close()
+        for engine in (self._writer_engine, self._reader_engine, self._point_engine):
             if engine is not None:
                 await engine.dispose()
 
@@ -397,6 +405,24 @@ class AsyncDatabase:
                 return
             async with AsyncSession(self._reader_engine, expire_on_commit=False) as session:
                 yield session
+
+    @property
+    def has_point_readers(self) -> bool:
+        """True when point reads can bypass sessions (a file database, outside a transaction)."""
+        return self._point_readers is not None and self.current_write() is None
+
+    async def read_raw(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(dbapi_connection)`` on a read-only connection in its thread (internal).
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+
+        """
+        self._open_writer()
+        if self._point_readers is None:
+            raise ConfigurationError("an in-memory database has no reader connections")
+        async with translated():
+            return await self._point_readers.run(fn)
 
     async def read_audit(
         self,
