@@ -22,6 +22,7 @@ from vstorage.errors import RecordLimitError, StorageError
 Processor = Callable[[Any], Any] | None
 
 _AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
+_IDENTITY = list(range(len(_AUDIT_COLUMNS)))
 
 
 def _compile_insert(
@@ -120,18 +121,12 @@ class RawInserts:
                 [Change(table, "create", stored, None) for stored in stored_rows] if report else []
             )
             if audit:
-                audit_rows = []
-                for stored in stored_rows:
-                    values = (
-                        timestamp,
-                        component,
-                        str(stored[pk]),
-                        "create",
-                        actor,
-                        None,
-                        dumps(stored),
-                    )
-                    audit_rows.append([values[i] for i in audit_order])
+                audit_rows: list[tuple[Any, ...]] = [
+                    (timestamp, component, str(stored[pk]), "create", actor, None, dumps(stored))
+                    for stored in stored_rows
+                ]
+                if audit_order != _IDENTITY:
+                    audit_rows = [tuple(row[i] for i in audit_order) for row in audit_rows]
                 cursor.executemany(audit_sql, audit_rows)
             return stored_rows, changes
 
