@@ -12,6 +12,7 @@ from vstorage.accessor._actor import resolve_actor, use_actor
 from vstorage.accessor._hooks import Hook, HookRegistry
 from vstorage.accessor._model import ModelInfo, make_unique_partial
 from vstorage.accessor._raw import RawInserts
+from vstorage.accessor._raw_mutations import RawMutations
 from vstorage.accessor._raw_reads import RawGet
 from vstorage.accessor._session_ops import SessionOps
 from vstorage.accessor._validation import Validator
@@ -76,6 +77,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         self._database: AsyncDatabase | None = None
         self._raw: RawInserts | None = None
         self._raw_get: RawGet | None = None
+        self._mutations: RawMutations | None = None
         if database is not None:
             database.register(self)
 
@@ -204,6 +206,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         self._database = database
         self._raw = None
         self._raw_get = None
+        self._mutations = None
         for listener in self._commit_listeners:
             database.add_commit_listener(self._info.table.name, listener)
 
@@ -397,6 +400,11 @@ class AsyncModelAccessor(Generic[ModelT]):
             and not self._info.server_generated
             and database.dialect_name == "sqlite"
         )
+
+    def _raw_mutations(self) -> RawMutations:
+        if self._mutations is None:
+            self._mutations = RawMutations(self._info, self.database.dialect)
+        return self._mutations
 
     def _raw_inserts(self) -> RawInserts:
         if self._raw is None:
@@ -600,6 +608,12 @@ class AsyncModelAccessor(Generic[ModelT]):
         if refused:
             raise ValidationError(refused, model=self._info.name)
         changes = self._validator.changes(fields)
+        if self._fast_path("before_update", "after_update"):
+            work = self._raw_mutations().update(
+                key, changes, component=self.component, actor=who, audit=self.enable_auditing
+            )
+            after = await self.database.run_raw(work)
+            return None if after is None else self._info.build(after)
         async with self._write(who) as context:
             updated: ModelT | None = await self._ops.update(context, key, changes, who)
             return updated
@@ -617,6 +631,11 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
+        if self._fast_path("before_delete", "after_delete"):
+            work = self._raw_mutations().delete(
+                key, component=self.component, actor=who, audit=self.enable_auditing
+            )
+            return bool(await self.database.run_raw(work))
         async with self._write(who) as context:
             return await self._ops.delete(context, key, who)
 
@@ -634,6 +653,13 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         who = resolve_actor(actor)
         key = self._validator.key(id)
+        if self._info.soft_delete is None:
+            return False
+        if self._fast_path("before_restore", "after_restore"):
+            work = self._raw_mutations().restore(
+                key, component=self.component, actor=who, audit=self.enable_auditing
+            )
+            return bool(await self.database.run_raw(work))
         async with self._write(who) as context:
             return await self._ops.restore(context, key, who)
 

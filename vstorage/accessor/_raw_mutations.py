@@ -1,0 +1,188 @@
+"""Update, delete and restore of one record in one writer job, for accessors without hooks.
+
+Each job reads the current row, writes the change and its audit row on the writer's cursor,
+inside the job's savepoint, with statements compiled once by SQLAlchemy for the dialect. The
+session path does the same in several awaited statements; this path costs one thread hop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Dialect, bindparam, delete, insert, select, update
+
+from vstorage.accessor._model import ModelInfo
+from vstorage.database._audit import audit_table, dumps
+from vstorage.database._jobs import Change, RawWork
+
+Processor = Callable[[Any], Any] | None
+_AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
+
+
+def _bind(column_type: Any, dialect: Dialect) -> Processor:
+    processor: Processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return processor
+
+
+def _apply(processor: Processor, value: Any) -> Any:
+    return value if processor is None or value is None else processor(value)
+
+
+def _params(order: list[str], values: dict[str, Any], key: Any) -> list[Any]:
+    """Positional parameters of a compiled UPDATE, the key bound to ``key``."""
+    return [key if name == "key" else values[name] for name in order]
+
+
+class RawMutations:
+    """Compiled statements of one model for update, soft or hard delete, and restore."""
+
+    def __init__(self, info: ModelInfo, dialect: Dialect) -> None:
+        self._info = info
+        self._dialect = dialect
+        table, pk = info.table, info.pk.column
+        self._select = (
+            select(*table.c).where(pk == bindparam("key")).compile(dialect=dialect).string
+        )
+        self._delete = delete(table).where(pk == bindparam("key")).compile(dialect=dialect).string
+        self._read = [
+            (
+                info.by_column[c.name].key,
+                c.type.dialect_impl(dialect).result_processor(dialect, None),
+            )
+            for c in table.c
+        ]
+        self._write = {f.key: _bind(f.column.type, dialect) for f in info.fields.values()}
+        self._key = _bind(pk.type, dialect)
+        self._updates: dict[frozenset[str], tuple[str, list[str]]] = {}
+        compiled = insert(audit_table).compile(dialect=dialect, column_keys=list(_AUDIT_COLUMNS))
+        self._audit_sql = compiled.string
+        self._audit_order = list(compiled.positiontup or [])
+        self._stamp = _bind(audit_table.c.timestamp.type, dialect)
+
+    def _update_sql(self, keys: frozenset[str]) -> tuple[str, list[str]]:
+        found = self._updates.get(keys)
+        if found is None:
+            fields = self._info.fields
+            values: dict[str, Any] = {
+                fields[k].column.name: bindparam(f"v_{k}") for k in sorted(keys)
+            }
+            statement = (
+                update(self._info.table)
+                .where(self._info.pk.column == bindparam("key"))
+                .values(values)
+            )
+            compiled = statement.compile(dialect=self._dialect)
+            order = [name.removeprefix("v_") for name in compiled.positiontup or []]
+            found = self._updates[keys] = (compiled.string, order)
+        return found
+
+    def _row(self, cursor: sqlite3.Cursor, key: Any) -> dict[str, Any] | None:
+        row = cursor.execute(self._select, (key,)).fetchone()
+        if row is None:
+            return None
+        return {
+            name: value if convert is None or value is None else convert(value)
+            for (name, convert), value in zip(self._read, row, strict=True)
+        }
+
+    def _audit_row(
+        self, component: str, key: Any, operation: str, actor: str, before: Any, after: Any
+    ) -> list[Any]:
+        now = dt.datetime.now(dt.UTC)
+        values = {
+            "timestamp": _apply(self._stamp, now),
+            "component": component,
+            "record_id": str(key),
+            "operation": operation,
+            "actor": actor,
+            "before": None if before is None else dumps(before),
+            "after": None if after is None else dumps(after),
+        }
+        return [values[name] for name in self._audit_order]
+
+    def _deleted(self, values: dict[str, Any]) -> bool:
+        soft = self._info.soft_delete
+        return soft is not None and values.get(soft.key) is not None
+
+    def update(
+        self, key: Any, changes: dict[str, Any], *, component: str, actor: str, audit: bool
+    ) -> RawWork:
+        """Partial update of a live record; the work returns the record after, or ``None``."""
+        sql, order = self._update_sql(frozenset(changes))
+        raw_key = _apply(self._key, key)
+        bound = {k: _apply(self._write[k], v) for k, v in changes.items()}
+        params = _params(order, bound, raw_key)
+        table = self._info.table.name
+
+        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+            before = self._row(cursor, raw_key)
+            if before is None or self._deleted(before):
+                return None, []
+            after = {**before, **changes}
+            if after == before:
+                return before, []
+            cursor.execute(sql, params)
+            if audit:
+                cursor.execute(
+                    self._audit_sql,
+                    self._audit_row(component, key, "update", actor, before, after),
+                )
+            return after, [Change(table, "update", after, before)]
+
+        return run
+
+    def delete(self, key: Any, *, component: str, actor: str, audit: bool) -> RawWork:
+        """Soft delete (``deleted_at``) or hard delete; the work returns True if done."""
+        raw_key = _apply(self._key, key)
+        table = self._info.table.name
+        soft = self._info.soft_delete
+        if soft is not None:
+            stamp = self._info.now_for_soft_delete()
+            sql, order = self._update_sql(frozenset({soft.key}))
+            params = _params(order, {soft.key: _apply(self._write[soft.key], stamp)}, raw_key)
+
+        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+            before = self._row(cursor, raw_key)
+            if before is None or self._deleted(before):
+                return False, []
+            if soft is None:
+                cursor.execute(self._delete, (raw_key,))
+                operation, after = "delete", None
+            else:
+                cursor.execute(sql, params)
+                operation, after = "soft_delete", {**before, soft.key: stamp}
+            if audit:
+                cursor.execute(
+                    self._audit_sql,
+                    self._audit_row(component, key, operation, actor, before, after),
+                )
+            return True, [Change(table, operation, after, before)]
+
+        return run
+
+    def restore(self, key: Any, *, component: str, actor: str, audit: bool) -> RawWork:
+        """Clear ``deleted_at``; the work returns True if the record was deleted."""
+        soft = self._info.soft_delete
+        assert soft is not None
+        raw_key = _apply(self._key, key)
+        table = self._info.table.name
+        sql, order = self._update_sql(frozenset({soft.key}))
+        params = _params(order, {soft.key: None}, raw_key)
+
+        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+            before = self._row(cursor, raw_key)
+            if before is None or not self._deleted(before):
+                return False, []
+            cursor.execute(sql, params)
+            after = {**before, soft.key: None}
+            if audit:
+                cursor.execute(
+                    self._audit_sql,
+                    self._audit_row(component, key, "restore", actor, before, after),
+                )
+            return True, [Change(table, "restore", after, before)]
+
+        return run
