@@ -26,6 +26,7 @@ from typing import Any
 from benchmarks._suite import Context, Result
 
 SCENARIOS = (
+    "sequential_inserts",
     "concurrent_inserts",
     "batch_inserts",
     "mixed_load",

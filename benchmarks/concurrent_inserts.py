@@ -1,4 +1,4 @@
-"""Single-record inserts with audit, from 1 (sequential), 10, 100 and 1,000 concurrent tasks.
+"""Single-record inserts with audit, from 1, 10, 100 and 1,000 concurrent tasks.
 
 The question an application asks: many handlers each store one record and wait for it to be
 durable. Every strategy writes one data row plus one audit row per record, WAL and

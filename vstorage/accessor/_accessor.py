@@ -674,5 +674,10 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         who = resolve_actor(actor)
         keys = [self._validator.key(i) for i in ids]
+        if self._fast_path("before_delete", "after_delete"):
+            work = self._raw_mutations().delete_many(
+                keys, component=self.component, actor=who, audit=self.enable_auditing
+            )
+            return int(await self.database.run_raw(work))
         async with self._write(who) as context:
             return await self._ops.delete_many(context, keys, who)

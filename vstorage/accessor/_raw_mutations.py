@@ -163,6 +163,23 @@ class RawMutations:
 
         return run
 
+    def delete_many(self, keys: list[Any], *, component: str, actor: str, audit: bool) -> RawWork:
+        """Delete each live record of ``keys`` in one job; the work returns how many."""
+        works = [
+            self.delete(key, component=component, actor=actor, audit=audit)
+            for key in dict.fromkeys(keys)
+        ]
+
+        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+            count, changes = 0, []
+            for work in works:
+                done, changed = work(cursor)
+                count += bool(done)
+                changes.extend(changed)
+            return count, changes
+
+        return run
+
     def restore(self, key: Any, *, component: str, actor: str, audit: bool) -> RawWork:
         """Clear ``deleted_at``; the work returns True if the record was deleted."""
         soft = self._info.soft_delete
