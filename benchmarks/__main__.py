@@ -208,7 +208,7 @@ def chart(results: list[Result], path: Path) -> str:
         if points:
             axes.plot(*zip(*points, strict=True), marker="o", label=label)
     for r in results:
-        if r.scenario == "peers" and r.samples and r.params.get("tasks"):
+        if r.scenario == "peers" and r.samples and r.params.get("mode") != "insert_many":
             axes.plot(
                 [r.params["tasks"]],
                 [r.median],
