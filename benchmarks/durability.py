@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks._suite import Context, Result
-from benchmarks.insert_throughput import Record
+from benchmarks.insert_throughput import Record, vstorage_concurrent_inserts
 from vstorage import AsyncDatabase, AsyncModelAccessor
 
 SCENARIO = "durability"
@@ -60,31 +60,7 @@ def vstorage_inserts(path: Path, n: int, synchronous: str, errors: Counter[str])
     ``AsyncDatabase(..., synchronous=synchronous)``, auditing on. The tasks share the
     ``n`` records; rows/s from the first call to the last commit, committed records only.
     """
-    return asyncio.run(_vstorage_inserts(path, make_payload(n), synchronous, errors))
-
-
-async def _vstorage_inserts(
-    path: Path, payload: Payload, synchronous: str, errors: Counter[str]
-) -> float:
-    async with AsyncDatabase(_url(path), synchronous=synchronous) as db:
-        records = AsyncModelAccessor(Record, COMPONENT, database=db)
-        await db.create_all()
-        pending = iter(payload)
-
-        async def worker() -> None:
-            # Tasks share one iterator: each record is taken by exactly one task.
-            for name, value, created in pending:
-                try:
-                    await records.insert(
-                        Record(name=name, value=value, created=created), actor=ACTOR
-                    )
-                except Exception as exc:
-                    errors[_describe(exc)] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(TASKS)))
-        elapsed = time.perf_counter() - started
-    return (len(payload) - errors.total()) / elapsed
+    return vstorage_concurrent_inserts(path, n, errors, tasks=TASKS, synchronous=synchronous)
 
 
 def raw_sqlite3_commit_per_record(
