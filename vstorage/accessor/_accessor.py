@@ -395,8 +395,7 @@ class AsyncModelAccessor(Generic[ModelT]):
     def _fast_path(self, *events: str) -> bool:
         database = self.database
         return (
-            database.current_write() is None
-            and not self._hooks.any_for(*events)
+            not self._hooks.any_for(*events)
             and not self._info.server_generated
             and database.dialect_name == "sqlite"
         )

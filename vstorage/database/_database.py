@@ -23,7 +23,7 @@ from vstorage.database._jobs import Change, RawWork
 from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
 from vstorage.database._readers import RawReaders
 from vstorage.database._url import Target, parse_url
-from vstorage.database._writer import Writer, WriterStats
+from vstorage.database._writer import Writer, WriterStats, run_raw_group
 from vstorage.errors import ConfigurationError, DatabaseClosedError, ValidationError
 
 logger = logging.getLogger("vstorage")
@@ -326,13 +326,29 @@ class AsyncDatabase:
         return self._writer
 
     async def run_raw(self, work: RawWork) -> Any:
-        """Queue statements that run in the writer thread on the DBAPI cursor (internal).
+        """Run statements in the writer thread on the DBAPI cursor (internal).
+
+        Outside a transaction the work is queued as a job of its own; inside ``transaction()``
+        it runs at once on the transaction's connection, in a savepoint, as part of it.
 
         Raises:
             DatabaseClosedError: the database is not open.
 
         """
-        return await self._open_writer().run(work)
+        writer = self._open_writer()
+        context = self.current_write()
+        if context is None:
+            return await writer.run(work)
+        # Pending ORM changes of the session go first, so the statements see them.
+        await context.session.flush()
+        [outcome] = await writer.execute_raw(lambda conn: run_raw_group(conn, [work], False))
+        if outcome.error is not None:
+            error = translate(outcome.error)
+            if error is outcome.error:
+                raise error
+            raise error from outcome.error
+        context.changes.extend(outcome.changes)
+        return outcome.value
 
     def current_write(self) -> _context.WriteContext | None:
         """The write transaction of this database the current task is inside, if any."""
@@ -362,6 +378,9 @@ class AsyncDatabase:
             mark = len(outer.changes)
             try:
                 async with translated(), outer.session.begin_nested():
+                    # Emit the SAVEPOINT now: statements run on the raw connection inside the
+                    # block must fall within it.
+                    await outer.session.connection()
                     yield outer.session
             except BaseException:
                 del outer.changes[mark:]

@@ -57,7 +57,7 @@ class WriterStats:
     last_group_size: int
 
 
-def _run_raw_group(
+def run_raw_group(
     connection: sqlite3.Connection, works: Sequence[RawWork], own_transaction: bool
 ) -> list[Outcome]:
     """Run raw jobs, one SAVEPOINT each; in the writer's thread."""
@@ -267,7 +267,7 @@ class Writer:
     async def _run_raw_only(self, jobs: list[Job]) -> list[Outcome]:
         works = [job.work for job in jobs if isinstance(job, RawJob) and job.work is not None]
         result: list[Outcome] = await self._driver._execute(
-            _run_raw_group, self._sqlite, works, True
+            run_raw_group, self._sqlite, works, True
         )
         return result
 
@@ -288,7 +288,7 @@ class Writer:
                     end += 1
                 works = [j.work for j in jobs[index:end] if isinstance(j, RawJob) and j.work]
                 outcomes.extend(
-                    await self._driver._execute(_run_raw_group, self._sqlite, works, False)
+                    await self._driver._execute(run_raw_group, self._sqlite, works, False)
                 )
                 index = end
             await self._conn.commit()
