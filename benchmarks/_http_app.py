@@ -22,13 +22,12 @@ from __future__ import annotations
 import itertools
 import os
 
-from sqlalchemy import String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from benchmarks.insert_throughput import Record
 from vstorage import AsyncModelAccessor
 from vstorage.web import bootstrap
 
@@ -36,21 +35,6 @@ DATABASE_URL_VARIABLE = "VSTORAGE_BENCH_DATABASE_URL"
 COMPONENT = "records"
 READY_PATH = "/bench/ready"
 BARE_PATH = "/bench/bare"
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the server's model."""
-
-
-class Record(Base):
-    """The record the benchmark creates and reads (the same shape as insert_throughput's)."""
-
-    __tablename__ = "records"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(50))
-    value: Mapped[int]
-    created: Mapped[float]
 
 
 async def ready(request: Request) -> Response:
