@@ -208,3 +208,16 @@ async def test_a_bad_actor_header_does_not_block_reads(web: Web) -> None:
     assert (await web.client.get("/db/health", headers={"X-User": "x" * 300})).status_code == 200
     write = await web.client.post("/recipes", json={"name": "x"}, headers={"X-User": "x" * 300})
     assert write.status_code == 400 and write.json()["error"]["code"] == "invalid_actor"
+
+
+async def test_value_error_outside_hooks_is_a_500_not_the_clients_fault(
+    make_web: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def permission(request: Any, action: str) -> bool:
+        raise ValueError("internal detail from a broken permission check")
+
+    async with make_web(permission=permission) as web:
+        response = await web.client.get("/recipes")
+        assert response.status_code == 500
+        assert "internal detail" not in response.text
+        assert "internal detail" in caplog.text

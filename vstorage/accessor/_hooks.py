@@ -40,8 +40,25 @@ class HookRegistry:
         return any(self._hooks[event] for event in events)
 
     async def run(self, event: str, session: AsyncSession, instance: Any) -> None:
-        """Run the hooks of ``event`` in order; a raising hook stops the rest."""
+        """Run the hooks of ``event`` in order; a raising hook stops the rest.
+
+        The hook's exception propagates unchanged, marked as raised by a hook (see
+        :func:`raised_by_hook`), so that a web layer can tell a rule's refusal from a bug.
+        """
         for hook in self._hooks[event]:
-            result = hook(session, instance)
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = hook(session, instance)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                if not hasattr(exc, HOOK_MARK):
+                    setattr(exc, HOOK_MARK, event)
+                raise
+
+
+HOOK_MARK = "__vstorage_hook__"
+
+
+def raised_by_hook(exc: BaseException) -> bool:
+    """True when ``exc`` was raised by a lifecycle hook."""
+    return hasattr(exc, HOOK_MARK)

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from vstorage.accessor._hooks import raised_by_hook
 from vstorage.database._audit import json_default as audit_default
 from vstorage.errors import (
     ConfigurationError,
@@ -98,7 +99,8 @@ def as_http_error(exc: Exception) -> HTTPError:
         return HTTPError(503, "database_unavailable", "the database is not open")
     if isinstance(exc, DatabaseBusyError):
         return HTTPError(503, "database_busy", "the database is busy; retry shortly")
-    if isinstance(exc, ValueError) and not isinstance(exc, ConfigurationError):
+    if isinstance(exc, ValueError) and raised_by_hook(exc):
+        # A hook's ValueError is a business rule refusing the input: the client's to fix.
         return HTTPError(422, "rejected", str(exc))
     logger.error("vstorage: unhandled error in a request", exc_info=exc)
     return HTTPError(500, "internal_error", "internal error")
