@@ -361,3 +361,15 @@ async def test_replace_resets_absent_fields_and_keeps_key_and_deleted_at(
     assert await acc.recipes.replace(recipe.id, {"name": "x"}) is None
     assert await acc.recipes.replace(12345, {"name": "y"}) is None
     assert [e.operation for e in await db.read_audit()] == ["soft_delete", "update", "create"]
+
+
+async def test_page_gives_items_and_total_from_one_snapshot(acc: Accessors) -> None:
+    await acc.recipes.insert_many([Recipe(name=f"r{i}", speed=i) for i in range(7)])
+    items, total = await acc.recipes.page(Recipe.speed >= 2, limit=2, offset=1, order_by="speed")
+    assert [r.speed for r in items] == [3, 4] and total == 5
+    await acc.recipes.delete(1)
+    _, live = await acc.recipes.page()
+    _, everything = await acc.recipes.page(include_deleted=True)
+    assert (live, everything) == (6, 7)
+    with pytest.raises(ValidationError):
+        await acc.recipes.page(order_by="nope")

@@ -333,13 +333,34 @@ class AsyncModelAccessor(Generic[ModelT]):
             >>> fast = await recipes.find(Recipe.speed >= 3, order_by="name", limit=10)
 
         """
-        query = self._select(include_deleted).where(*conditions)
-        query = query.order_by(self._order(order_by, order_desc), self._info.pk.column)
-        if limit is not None or offset:
-            if (limit is not None and limit < 0) or offset < 0:
-                raise ValidationError.single("limit", "limit and offset must be >= 0")
-            query = query.limit(limit).offset(offset)
+        query = self._find_query(conditions, include_deleted, limit, offset, order_by, order_desc)
         return await self._fetch(query)
+
+    async def page(
+        self,
+        *conditions: ColumnElement[bool],
+        include_deleted: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        order_by: str | None = None,
+        order_desc: bool = False,
+    ) -> tuple[list[ModelT], int]:
+        """A page of :meth:`find` and the total count, read from one snapshot.
+
+        Raises:
+            ValidationError: ``order_by`` is not a field, or ``limit``/``offset`` is negative.
+            DatabaseClosedError: the database is not open.
+
+        Example:
+            >>> items, total = await recipes.page(limit=50, offset=100, order_by="name")
+
+        """
+        query = self._find_query(conditions, include_deleted, limit, offset, order_by, order_desc)
+        async with translated(), self.database.read() as session:
+            rows = (await session.execute(query)).mappings().all()
+            total = await session.execute(self._count_query(conditions, include_deleted))
+        items = [self._info.build(self._info.from_row(row)) for row in rows]
+        return items, int(total.scalar_one())
 
     async def count(self, *conditions: ColumnElement[bool], include_deleted: bool = False) -> int:
         """How many records match every condition.
@@ -348,11 +369,34 @@ class AsyncModelAccessor(Generic[ModelT]):
             DatabaseClosedError: the database is not open.
 
         """
+        query = self._count_query(conditions, include_deleted)
+        async with translated(), self.database.read() as session:
+            return int((await session.execute(query)).scalar_one())
+
+    def _find_query(
+        self,
+        conditions: Sequence[ColumnElement[bool]],
+        include_deleted: bool,
+        limit: int | None,
+        offset: int,
+        order_by: str | None,
+        order_desc: bool,
+    ) -> Select[Any]:
+        query = self._select(include_deleted).where(*conditions)
+        query = query.order_by(self._order(order_by, order_desc), self._info.pk.column)
+        if limit is not None or offset:
+            if (limit is not None and limit < 0) or offset < 0:
+                raise ValidationError.single("limit", "limit and offset must be >= 0")
+            query = query.limit(limit).offset(offset)
+        return query
+
+    def _count_query(
+        self, conditions: Sequence[ColumnElement[bool]], include_deleted: bool
+    ) -> Select[Any]:
         query = select(func.count()).select_from(self._info.table).where(*conditions)
         if not include_deleted and self._info.soft_delete is not None:
             query = query.where(self._info.soft_delete.column.is_(None))
-        async with translated(), self.database.read() as session:
-            return int((await session.execute(query)).scalar_one())
+        return query
 
     def _select(self, include_deleted: bool) -> Select[Any]:
         query = select(*self._info.table.c)

@@ -90,7 +90,7 @@ class CrudEndpoints:
             default_limit=self.default_limit,
             max_limit=self.max_limit,
         )
-        items = await self.accessor.find(
+        items, total = await self.accessor.page(
             *query.conditions,
             include_deleted=query.include_deleted,
             limit=query.limit,
@@ -98,7 +98,6 @@ class CrudEndpoints:
             order_by=query.order_by,
             order_desc=query.order_desc,
         )
-        total = await self.accessor.count(*query.conditions, include_deleted=query.include_deleted)
         body = {
             "items": [self._record(item) for item in items],
             "total": total,
