@@ -373,3 +373,24 @@ async def test_page_gives_items_and_total_from_one_snapshot(acc: Accessors) -> N
     assert (live, everything) == (6, 7)
     with pytest.raises(ValidationError):
         await acc.recipes.page(order_by="nope")
+
+
+@pytest.mark.parametrize("with_hooks", [False, True])
+async def test_restore_respects_max_records(acc: Accessors, with_hooks: bool) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from vstorage import RecordLimitError
+
+    if with_hooks:
+
+        @acc.recipes.before_restore()
+        def noop(session: AsyncSession, recipe: Recipe) -> None:
+            pass
+
+    first = await acc.recipes.insert(Recipe(name="a"))
+    await acc.recipes.delete(first.id)
+    await acc.recipes.insert_many([Recipe(name="b"), Recipe(name="c")])
+    with pytest.raises(RecordLimitError):
+        await acc.recipes.restore(first.id, max_records=2)
+    assert await acc.recipes.count() == 2
+    assert await acc.recipes.restore(first.id, max_records=3)

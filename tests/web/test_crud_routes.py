@@ -168,3 +168,14 @@ async def test_uuid_keys_and_rich_types_serialise(web: Web) -> None:
     assert fetched["taken_at"] == "2026-01-31T10:00:00+00:00"  # stored as the UTC instant
     bad_blob = await web.client.post("/measurements", json={**body, "key": "m2", "blob": "!!"})
     assert bad_blob.status_code == 422
+
+
+async def test_restore_route_respects_max_records(make_web: Any) -> None:
+    async with make_web(max_records_per_model=2) as web:
+        first = (await web.client.post("/recipes", json={"name": "a"})).json()
+        await web.client.delete(f"/recipes/{first['id']}")
+        await web.client.post("/recipes", json={"name": "b"})
+        await web.client.post("/recipes", json={"name": "c"})
+        refused = await web.client.post(f"/recipes/{first['id']}/restore")
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "record_limit"
+        assert (await web.client.get("/recipes")).json()["total"] == 2

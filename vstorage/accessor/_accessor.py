@@ -682,15 +682,19 @@ class AsyncModelAccessor(Generic[ModelT]):
         async with self._write(who) as context:
             return await self._ops.delete(context, key, who)
 
-    async def restore(self, id: Any, *, actor: str | None = None) -> bool:
+    async def restore(
+        self, id: Any, *, actor: str | None = None, max_records: int | None = None
+    ) -> bool:
         """Clear ``deleted_at`` of a soft-deleted record; audit ``restore``.
 
         Returns False, writing nothing, when the record is missing or not deleted (always
-        False for a model without ``deleted_at``).
+        False for a model without ``deleted_at``). With ``max_records``, a restore that would
+        take the table past that many live records is refused, as an insert would be.
 
         Raises:
             ValidationError: ``id`` cannot be this model's key.
             ConflictError: a live record now holds one of its unique values.
+            RecordLimitError: ``max_records`` is reached.
             DatabaseClosedError: the database is not open.
 
         """
@@ -700,11 +704,15 @@ class AsyncModelAccessor(Generic[ModelT]):
             return False
         if self._fast_path("before_restore", "after_restore"):
             work = self._raw_mutations().restore(
-                key, component=self.component, actor=who, audit=self.enable_auditing
+                key,
+                component=self.component,
+                actor=who,
+                audit=self.enable_auditing,
+                max_records=max_records,
             )
             return bool(await self.database.run_raw(work))
         async with self._write(who) as context:
-            return await self._ops.restore(context, key, who)
+            return await self._ops.restore(context, key, who, max_records=max_records)
 
     async def delete_many(self, ids: Iterable[Any], *, actor: str | None = None) -> int:
         """Delete every listed record or none; missing ids are skipped; returns the count.

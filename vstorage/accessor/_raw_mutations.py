@@ -17,6 +17,7 @@ from sqlalchemy import Dialect, bindparam, delete, insert, select, update
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change, RawWork
+from vstorage.errors import RecordLimitError
 
 Processor = Callable[[Any], Any] | None
 _AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
@@ -61,6 +62,7 @@ class RawMutations:
         self._audit_sql = compiled.string
         self._audit_order = list(compiled.positiontup or [])
         self._stamp = _bind(audit_table.c.timestamp.type, dialect)
+        self._live_sql = info.live_count().compile(dialect=dialect).string
 
     def _update_sql(self, keys: frozenset[str]) -> tuple[str, list[str]]:
         found = self._updates.get(keys)
@@ -180,7 +182,15 @@ class RawMutations:
 
         return run
 
-    def restore(self, key: Any, *, component: str, actor: str, audit: bool) -> RawWork:
+    def restore(
+        self,
+        key: Any,
+        *,
+        component: str,
+        actor: str,
+        audit: bool,
+        max_records: int | None = None,
+    ) -> RawWork:
         """Clear ``deleted_at``; the work returns True if the record was deleted."""
         soft = self._info.soft_delete
         assert soft is not None
@@ -188,11 +198,16 @@ class RawMutations:
         table = self._info.table.name
         sql, order = self._update_sql(frozenset({soft.key}))
         params = _params(order, {soft.key: None}, raw_key)
+        live_sql = self._live_sql
 
         def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
             before = self._row(cursor, raw_key)
             if before is None or not self._deleted(before):
                 return False, []
+            if max_records is not None:
+                (live,) = cursor.execute(live_sql).fetchone()
+                if live + 1 > max_records:
+                    raise RecordLimitError(max_records)
             cursor.execute(sql, params)
             after = {**before, soft.key: None}
             if audit:

@@ -196,7 +196,9 @@ class SessionOps:
         await self._hooks.run("after_delete", session, instance)
         return True
 
-    async def restore(self, context: WriteContext, key: Any, actor: str) -> bool:
+    async def restore(
+        self, context: WriteContext, key: Any, actor: str, *, max_records: int | None = None
+    ) -> bool:
         """Clear ``deleted_at``; False when the row is missing or not deleted."""
         soft = self._info.soft_delete
         if soft is None:
@@ -205,6 +207,7 @@ class SessionOps:
         before = await self.fetch(session, key)
         if before is None or not self._is_deleted(before):
             return False
+        await self.check_limit(session, 1, max_records)
         after = {**before, soft.key: None}
         instance = self._info.build(after)
         await self._hooks.run("before_restore", session, instance)

@@ -170,7 +170,7 @@ class CrudEndpoints:
         self._only(request)
         key = self._key(request)
         with use_actor(actor):
-            restored = await self.accessor.restore(key)
+            restored = await self.accessor.restore(key, max_records=self.max_records)
         if not restored:
             raise HTTPError(404, "not_found", f"no deleted {self.accessor.component} record {key}")
         found = await self.accessor.get(key)
