@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks._measure import sample
 from benchmarks._suite import Context, Result
 from benchmarks.insert_throughput import Record, vstorage_concurrent_inserts
 from vstorage import AsyncDatabase, AsyncModelAccessor
@@ -54,7 +55,7 @@ def _describe(exc: BaseException) -> str:
 # -- strategies ---------------------------------------------------------------------------
 
 
-def vstorage_inserts(path: Path, n: int, synchronous: str, errors: Counter[str]) -> float:
+def vstorage_inserts(path: Path, n: int, errors: Counter[str], *, synchronous: str) -> float:
     """``TASKS`` tasks inserting one record each through ``AsyncModelAccessor.insert``.
 
     ``AsyncDatabase(..., synchronous=synchronous)``, auditing on. The tasks share the
@@ -64,7 +65,7 @@ def vstorage_inserts(path: Path, n: int, synchronous: str, errors: Counter[str])
 
 
 def raw_sqlite3_commit_per_record(
-    path: Path, n: int, synchronous: str, errors: Counter[str]
+    path: Path, n: int, errors: Counter[str], *, synchronous: str
 ) -> float:
     """Plain ``sqlite3``, one transaction per record: BEGIN, data row, audit row, COMMIT.
 
@@ -117,7 +118,7 @@ async def _create_schema(path: Path) -> None:
 
 # -- the suite ----------------------------------------------------------------------------
 
-Strategy = Callable[[Path, int, str, Counter[str]], float]
+Strategy = Callable[..., float]
 
 
 def run(ctx: Context) -> list[Result]:
@@ -152,16 +153,7 @@ def run(ctx: Context) -> list[Result]:
                 ),
             )
         )
-    for repeat in range(1, ctx.repeats + 1):
+    for _ in range(ctx.repeats):
         for strategy, n, result in plan:
-            errors: Counter[str] = Counter()
-            with ctx.tempdir() as directory:
-                rate = strategy(directory / "bench.db", n, result.params["synchronous"], errors)
-            result.samples.append(rate)
-            result.errors.update(errors)
-            failed = f", {errors.total()} failed" if errors else ""
-            ctx.progress(
-                f"[{repeat}/{ctx.repeats}] {SCENARIO} {result.strategy} {result.label}: "
-                f"{rate:,.0f} records/s{failed}"
-            )
+            sample(ctx, result, strategy, n, synchronous=result.params["synchronous"])
     return [result for _, _, result in plan]

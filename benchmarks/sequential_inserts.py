@@ -7,20 +7,12 @@ the scenario shows what each layer adds on top of that fsync.
 
 from __future__ import annotations
 
-from collections import Counter
-from pathlib import Path
-
 from benchmarks._measure import sample
 from benchmarks._suite import Context, Result
 from benchmarks.durability import raw_sqlite3_commit_per_record
 from benchmarks.insert_throughput import naive_sqlalchemy_async, vstorage_concurrent_inserts
 
 SCENARIO = "sequential_inserts"
-
-
-def raw_sqlite3_per_record(path: Path, n: int, errors: Counter[str]) -> float:
-    """Plain ``sqlite3``: BEGIN, data row, audit row, COMMIT per record, ``synchronous=FULL``."""
-    return raw_sqlite3_commit_per_record(path, n, "full", errors)
 
 
 def run(ctx: Context) -> list[Result]:
@@ -53,8 +45,9 @@ def run(ctx: Context) -> list[Result]:
         sample(
             ctx,
             results["raw"],
-            raw_sqlite3_per_record,
+            raw_sqlite3_commit_per_record,
             records,
             tables=("records", "vstorage_audit"),
+            synchronous="full",
         )
     return list(results.values())

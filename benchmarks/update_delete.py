@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from benchmarks._measure import sample
 from benchmarks._suite import Context, Result
 from benchmarks.insert_throughput import Record
 from vstorage import AsyncDatabase, AsyncModelAccessor
@@ -160,13 +161,16 @@ def vstorage_delete_hard(path: Path, n: int, errors: Counter[str]) -> float:
     return asyncio.run(_vstorage_delete(path, n, errors, soft=False))
 
 
+def _accessor(db: AsyncDatabase, *, soft: bool) -> AsyncModelAccessor[Any]:
+    """The soft-delete or the hard-delete model's accessor, bound to ``db``."""
+    if soft:
+        return AsyncModelAccessor(SoftRecord, SOFT_COMPONENT, database=db)
+    return AsyncModelAccessor(Record, COMPONENT, database=db)
+
+
 async def _vstorage_delete(path: Path, n: int, errors: Counter[str], *, soft: bool) -> float:
     async with AsyncDatabase(_url(path)) as db:
-        accessor: AsyncModelAccessor[Any] = (
-            AsyncModelAccessor(SoftRecord, SOFT_COMPONENT, database=db)
-            if soft
-            else AsyncModelAccessor(Record, COMPONENT, database=db)
-        )
+        accessor = _accessor(db, soft=soft)
         await db.create_all()
         keys = await _seed(accessor, n)
 
@@ -216,11 +220,7 @@ def vstorage_delete_many_hard(path: Path, n: int, errors: Counter[str]) -> float
 
 async def _vstorage_delete_many(path: Path, n: int, errors: Counter[str], *, soft: bool) -> float:
     async with AsyncDatabase(_url(path)) as db:
-        accessor: AsyncModelAccessor[Any] = (
-            AsyncModelAccessor(SoftRecord, SOFT_COMPONENT, database=db)
-            if soft
-            else AsyncModelAccessor(Record, COMPONENT, database=db)
-        )
+        accessor = _accessor(db, soft=soft)
         await db.create_all()
         keys = await _seed(accessor, n)
         started = time.perf_counter()
@@ -367,16 +367,7 @@ def run(ctx: Context) -> list[Result]:
             ),
         ),
     ]
-    for repeat in range(1, ctx.repeats + 1):
+    for _ in range(ctx.repeats):
         for strategy, size, result in plan:
-            errors: Counter[str] = Counter()
-            with ctx.tempdir() as directory:
-                rate = strategy(directory / "bench.db", size, errors)
-            result.samples.append(rate)
-            result.errors.update(errors)
-            failed = f", {errors.total()} failed" if errors else ""
-            ctx.progress(
-                f"[{repeat}/{ctx.repeats}] {SCENARIO} {result.strategy} {result.label}: "
-                f"{rate:,.0f} records/s{failed}"
-            )
+            sample(ctx, result, strategy, size)
     return [result for _, _, result in plan]
