@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Table, bindparam, func, insert, select
+from sqlalchemy import Dialect, bindparam, func, select
 
+from vstorage.accessor._compiled import (
+    AUDIT_COLUMNS,
+    Processor,
+    bind_processor,
+    compile_audit_insert,
+    compile_insert,
+)
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change, RawWork
 from vstorage.errors import RecordLimitError, StorageError
 
-Processor = Callable[[Any], Any] | None
-
-_AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
-_IDENTITY = list(range(len(_AUDIT_COLUMNS)))
-
-
-def _compile_insert(
-    table: Table, dialect: Dialect, columns: Sequence[str]
-) -> tuple[str, list[str]]:
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
-    order = list(compiled.positiontup or [])
-    return compiled.string, order
-
-
-def _processor(column_type: Any, dialect: Dialect) -> Processor:
-    processor: Processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return processor
+_IDENTITY = list(range(len(AUDIT_COLUMNS)))
 
 
 class RawInserts:
@@ -46,12 +36,12 @@ class RawInserts:
         self._dialect = dialect
         self._statements: dict[frozenset[str], tuple[str, list[tuple[str, Processor]]]] = {}
         self._processors = {
-            field.column.name: _processor(field.column.type, dialect)
+            field.column.name: bind_processor(field.column.type, dialect)
             for field in info.fields.values()
         }
-        self.audit_sql, audit_order = _compile_insert(audit_table, dialect, _AUDIT_COLUMNS)
-        self._audit_order = [_AUDIT_COLUMNS.index(name) for name in audit_order]
-        self._timestamp = _processor(audit_table.c.timestamp.type, dialect)
+        self.audit_sql, audit_order = compile_audit_insert(dialect)
+        self._audit_order = [AUDIT_COLUMNS.index(name) for name in audit_order]
+        self._timestamp = bind_processor(audit_table.c.timestamp.type, dialect)
         pk_column = info.pk.column
         count = (
             select(func.count())
@@ -66,7 +56,7 @@ class RawInserts:
         if statement is None:
             fields = self._info.fields
             columns = [fields[key].column.name for key in keys]
-            sql, order = _compile_insert(self._info.table, self._dialect, columns)
+            sql, order = compile_insert(self._info.table, self._dialect, columns)
             by_column = self._info.by_column
             plan = [(by_column[name].key, self._processors[name]) for name in order]
             statement = self._statements[keys] = (sql, plan)

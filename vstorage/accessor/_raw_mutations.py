@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Dialect, bindparam, delete, insert, select, update
+from sqlalchemy import Dialect, bindparam, delete, select, update
 
+from vstorage.accessor._compiled import (
+    bind_processor,
+    compile_audit_insert,
+    decode_row,
+    read_columns,
+    to_database,
+)
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change, RawWork
 from vstorage.errors import RecordLimitError
-
-Processor = Callable[[Any], Any] | None
-_AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
-
-
-def _bind(column_type: Any, dialect: Dialect) -> Processor:
-    processor: Processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return processor
-
-
-def _apply(processor: Processor, value: Any) -> Any:
-    return value if processor is None or value is None else processor(value)
 
 
 def _params(order: list[str], values: dict[str, Any], key: Any) -> list[Any]:
@@ -48,20 +42,12 @@ class RawMutations:
             select(*table.c).where(pk == bindparam("key")).compile(dialect=dialect).string
         )
         self._delete = delete(table).where(pk == bindparam("key")).compile(dialect=dialect).string
-        self._read = [
-            (
-                info.by_column[c.name].key,
-                c.type.dialect_impl(dialect).result_processor(dialect, None),
-            )
-            for c in table.c
-        ]
-        self._write = {f.key: _bind(f.column.type, dialect) for f in info.fields.values()}
-        self._key = _bind(pk.type, dialect)
+        self._read = read_columns(info, dialect)
+        self._write = {f.key: bind_processor(f.column.type, dialect) for f in info.fields.values()}
+        self._key = bind_processor(pk.type, dialect)
         self._updates: dict[frozenset[str], tuple[str, list[str]]] = {}
-        compiled = insert(audit_table).compile(dialect=dialect, column_keys=list(_AUDIT_COLUMNS))
-        self._audit_sql = compiled.string
-        self._audit_order = list(compiled.positiontup or [])
-        self._stamp = _bind(audit_table.c.timestamp.type, dialect)
+        self._audit_sql, self._audit_order = compile_audit_insert(dialect)
+        self._stamp = bind_processor(audit_table.c.timestamp.type, dialect)
         self._live_sql = info.live_count().compile(dialect=dialect).string
 
     def _update_sql(self, keys: frozenset[str]) -> tuple[str, list[str]]:
@@ -83,19 +69,14 @@ class RawMutations:
 
     def _row(self, cursor: sqlite3.Cursor, key: Any) -> dict[str, Any] | None:
         row = cursor.execute(self._select, (key,)).fetchone()
-        if row is None:
-            return None
-        return {
-            name: value if convert is None or value is None else convert(value)
-            for (name, convert), value in zip(self._read, row, strict=True)
-        }
+        return None if row is None else decode_row(self._read, row)
 
     def _audit_row(
         self, component: str, key: Any, operation: str, actor: str, before: Any, after: Any
     ) -> list[Any]:
         now = dt.datetime.now(dt.UTC)
         values = {
-            "timestamp": _apply(self._stamp, now),
+            "timestamp": to_database(self._stamp, now),
             "component": component,
             "record_id": str(key),
             "operation": operation,
@@ -114,8 +95,8 @@ class RawMutations:
     ) -> RawWork:
         """Partial update of a live record; the work returns the record after, or ``None``."""
         sql, order = self._update_sql(frozenset(changes))
-        raw_key = _apply(self._key, key)
-        bound = {k: _apply(self._write[k], v) for k, v in changes.items()}
+        raw_key = to_database(self._key, key)
+        bound = {k: to_database(self._write[k], v) for k, v in changes.items()}
         params = _params(order, bound, raw_key)
         table = self._info.table.name
 
@@ -138,13 +119,13 @@ class RawMutations:
 
     def delete(self, key: Any, *, component: str, actor: str, audit: bool) -> RawWork:
         """Soft delete (``deleted_at``) or hard delete; the work returns True if done."""
-        raw_key = _apply(self._key, key)
+        raw_key = to_database(self._key, key)
         table = self._info.table.name
         soft = self._info.soft_delete
         if soft is not None:
             stamp = self._info.now_for_soft_delete()
             sql, order = self._update_sql(frozenset({soft.key}))
-            params = _params(order, {soft.key: _apply(self._write[soft.key], stamp)}, raw_key)
+            params = _params(order, {soft.key: to_database(self._write[soft.key], stamp)}, raw_key)
 
         def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
             before = self._row(cursor, raw_key)
@@ -194,7 +175,7 @@ class RawMutations:
         """Clear ``deleted_at``; the work returns True if the record was deleted."""
         soft = self._info.soft_delete
         assert soft is not None
-        raw_key = _apply(self._key, key)
+        raw_key = to_database(self._key, key)
         table = self._info.table.name
         sql, order = self._update_sql(frozenset({soft.key}))
         params = _params(order, {soft.key: None}, raw_key)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Dialect, bindparam, select
 
+from vstorage.accessor._compiled import bind_processor, decode_row, read_columns, to_database
 from vstorage.accessor._model import ModelInfo
 
 
@@ -23,19 +24,13 @@ class RawGet:
             self._sql[False] = live.compile(dialect=dialect).string
         else:
             self._sql[False] = self._sql[True]
-        self._key = pk.type.dialect_impl(dialect).bind_processor(dialect)
-        self._columns: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (
-                info.by_column[c.name].key,
-                c.type.dialect_impl(dialect).result_processor(dialect, None),
-            )
-            for c in table.c
-        ]
+        self._key = bind_processor(pk.type, dialect)
+        self._columns = read_columns(info, dialect)
 
     def query(self, key: Any, include_deleted: bool) -> Callable[[sqlite3.Connection], list[Any]]:
         """Work for a reader connection: the matching rows, raw."""
         sql = self._sql[include_deleted]
-        param = key if self._key is None else self._key(key)
+        param = to_database(self._key, key)
 
         def run(connection: sqlite3.Connection) -> list[Any]:
             return connection.execute(sql, (param,)).fetchall()
@@ -44,7 +39,4 @@ class RawGet:
 
     def values(self, row: Any) -> dict[str, Any]:
         """One raw row as attribute-keyed Python values."""
-        return {
-            key: value if convert is None or value is None else convert(value)
-            for (key, convert), value in zip(self._columns, row, strict=True)
-        }
+        return decode_row(self._columns, row)

@@ -28,6 +28,7 @@ from sqlalchemy import Table, create_engine, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from vstorage.accessor._actor import resolve_actor
+from vstorage.accessor._compiled import bind_processor, compile_audit_insert, to_database
 from vstorage.database import AsyncDatabase
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change
@@ -348,14 +349,10 @@ def _replace_work(
         (sql(delete(t)), sql(select(*t.c)), sql(insert(t).values({c.name: None for c in t.c})))
         for t in tables
     ]
-    audit_sql = sql(
-        insert(audit_table).values({c.name: None for c in audit_table.c if c.name != "id"})
+    audit_sql, audit_columns = compile_audit_insert(dialect)
+    stamp = to_database(
+        bind_processor(audit_table.c.timestamp.type, dialect), dt.datetime.now(dt.UTC)
     )
-    audit_columns = [c.name for c in audit_table.c if c.name != "id"]
-    timestamp_type = audit_table.c.timestamp.type
-    to_db = timestamp_type.dialect_impl(dialect).bind_processor(dialect)
-    now = dt.datetime.now(dt.UTC)
-    stamp = to_db(now) if to_db else now
     after = {"source_sha256": report.source_sha256, "tables": report.tables}
     values = {
         "timestamp": stamp,
