@@ -75,6 +75,19 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", **_json(_ref("Error"))} for s in statuses}
 
 
+def _upload(*media_types: str) -> dict[str, Any]:
+    """A file upload: the raw body in one of ``media_types``, or multipart field ``file``."""
+    multipart = {
+        "schema": {
+            "type": "object",
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }
+    }
+    content: dict[str, Any] = {media: {} for media in media_types}
+    content["multipart/form-data"] = multipart
+    return {"required": True, "content": content}
+
+
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
@@ -356,19 +369,7 @@ def _db_paths() -> dict[str, Any]:
                     _query("mode", {"type": "string", "enum": ["append", "replace", "upsert"]}),
                     _query("table", {"type": "string"}),
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/zip": {},
-                        "text/csv": {},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"file": {"type": "string", "format": "binary"}},
-                            }
-                        },
-                    },
-                },
+                "requestBody": _upload("application/zip", "text/csv"),
                 "responses": {
                     "200": {"description": "what was imported", **_json({"type": "object"})},
                     **_errors(400, 403, 409, 413, 422, 503),
@@ -400,18 +401,7 @@ def _db_paths() -> dict[str, Any]:
                     _query("dry_run", {"type": "boolean"}),
                     _query("integrity_check", {"type": "boolean"}),
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/vnd.sqlite3": {},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"file": {"type": "string", "format": "binary"}},
-                            }
-                        },
-                    },
-                },
+                "requestBody": _upload("application/vnd.sqlite3"),
                 "responses": {
                     "200": {"description": "the report", **_json({"type": "object"})},
                     **_errors(400, 403, 413, 422, 501, 503),
