@@ -135,17 +135,6 @@ class AsyncModelAccessor(Generic[ModelT]):
         """
         return self._validator.record(values)
 
-    def prepare_record(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Validate a whole record and fill in defaults: the row an insert would write.
-
-        Unlike :meth:`insert`, ``deleted_at`` may be set (imports restore deleted records).
-
-        Raises:
-            ValidationError: as :meth:`insert` would.
-
-        """
-        return self._info.complete(self._validator.record(values))
-
     def with_defaults(self, values: dict[str, Any]) -> dict[str, Any]:
         """Every field of already validated ``values``, with defaults filled in."""
         return self._info.complete(values)

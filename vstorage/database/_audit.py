@@ -52,11 +52,6 @@ def dumps(value: Any) -> str:
     return _encoder.encode(value)
 
 
-def jsonable(value: Any) -> Any:
-    """The value as it reads back from the audit trail (plain JSON types)."""
-    return json.loads(dumps(value))
-
-
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored as UTC and read back timezone-aware (UTC).
 

@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,6 @@ from vstorage.io.export import export_tables
 
 HEADER = b"SQLite format 3\x00"
 _CHUNK = 1024 * 1024
-
-RestoreListener = Callable[["RestoreReport"], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
