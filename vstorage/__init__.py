@@ -31,6 +31,7 @@ from vstorage.errors import (
     RecordLimitError,
     RestoreError,
     StorageError,
+    UnsupportedError,
     ValidationError,
     VStorageError,
 )
@@ -54,6 +55,7 @@ __all__ = (
     "Settings",
     "StorageError",
     "UTCDateTime",
+    "UnsupportedError",
     "VStorageError",
     "ValidationError",
     "WriterStats",

@@ -4,6 +4,7 @@ Every error is a :class:`VStorageError`; catch that to handle them all::
 
     VStorageError
     ├── ConfigurationError      bad URL or option, pragma not in force, unbound accessor
+    │   └── UnsupportedError    the operation is not available for this database
     ├── DatabaseClosedError     work submitted before connect() or after close()
     ├── DatabaseBusyError       the database stayed locked past busy_timeout
     ├── NotFoundError           a record that must exist does not
@@ -35,6 +36,7 @@ __all__ = (
     "RecordLimitError",
     "RestoreError",
     "StorageError",
+    "UnsupportedError",
     "VStorageError",
     "ValidationError",
 )
@@ -46,6 +48,10 @@ class VStorageError(Exception):
 
 class ConfigurationError(VStorageError):
     """An option, URL or pragma is not usable, or an accessor is not bound to a database."""
+
+
+class UnsupportedError(ConfigurationError):
+    """The operation is not available for this database (e.g. backing up an in-memory one)."""
 
 
 class DatabaseClosedError(VStorageError):

@@ -24,7 +24,12 @@ from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
 from vstorage.database._readers import RawReaders
 from vstorage.database._url import Target, parse_url
 from vstorage.database._writer import Writer, WriterStats, run_raw_group
-from vstorage.errors import ConfigurationError, DatabaseClosedError, ValidationError
+from vstorage.errors import (
+    ConfigurationError,
+    DatabaseClosedError,
+    UnsupportedError,
+    ValidationError,
+)
 
 logger = logging.getLogger("vstorage")
 
@@ -439,7 +444,7 @@ class AsyncDatabase:
         """
         self._open_writer()
         if self._point_readers is None:
-            raise ConfigurationError("an in-memory database has no reader connections")
+            raise UnsupportedError("an in-memory database has no reader connections")
         async with translated():
             return await self._point_readers.run(fn)
 

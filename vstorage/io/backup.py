@@ -32,7 +32,7 @@ from vstorage.accessor._compiled import bind_processor, compile_audit_insert, to
 from vstorage.database import AsyncDatabase
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change
-from vstorage.errors import ConfigurationError, RestoreError, StorageError
+from vstorage.errors import ConfigurationError, RestoreError, StorageError, UnsupportedError
 from vstorage.io.export import export_tables
 
 HEADER = b"SQLite format 3\x00"
@@ -79,7 +79,7 @@ class RestoreReport:
 
 def _require_file(database: AsyncDatabase) -> str:
     if database.path is None:
-        raise ConfigurationError("an in-memory database has no file to back up or restore")
+        raise UnsupportedError("an in-memory database has no file to back up or restore")
     return database.path
 
 
@@ -151,7 +151,8 @@ async def backup(
         compress: gzip the backup.
 
     Raises:
-        ConfigurationError: an in-memory database, or the destination is the live file.
+        UnsupportedError: an in-memory database.
+        ConfigurationError: the destination is the live file.
         RestoreError: the copy failed its integrity check.
         StorageError: the destination cannot be written.
 
@@ -264,7 +265,7 @@ async def restore(
 
     Raises:
         RestoreError: the candidate was refused; nothing changed.
-        ConfigurationError: an in-memory database.
+        UnsupportedError: an in-memory database.
         DatabaseClosedError: the database is not open.
 
     Example:

@@ -16,13 +16,13 @@ from starlette.responses import Response
 from vstorage.accessor._hooks import raised_by_hook
 from vstorage.database._audit import json_default as audit_default
 from vstorage.errors import (
-    ConfigurationError,
     ConflictError,
     DatabaseBusyError,
     DatabaseClosedError,
     NotFoundError,
     RecordLimitError,
     RestoreError,
+    UnsupportedError,
     ValidationError,
 )
 
@@ -81,7 +81,7 @@ def as_http_error(exc: Exception) -> HTTPError:
     """
     if isinstance(exc, HTTPError):
         return exc
-    if isinstance(exc, ConfigurationError) and "in-memory" in str(exc):
+    if isinstance(exc, UnsupportedError):
         return HTTPError(501, "not_supported", str(exc))
     if isinstance(exc, RestoreError):
         return HTTPError(422, "restore_refused", str(exc))
