@@ -208,7 +208,12 @@ async def test_aware_datetimes_keep_their_instant(db: AsyncDatabase) -> None:
     stored = await shifts.insert(Shift(starts=local, ends=local))
     fetched = await shifts.get(stored.id)
     assert fetched is not None
-    # SQLite keeps no offset: the UTC instant is stored (naive on read for DateTime).
-    assert fetched.starts == dt.datetime(2026, 3, 1, 10, 0)
+    if db.dialect_name == "sqlite":
+        # SQLite keeps no offset: the UTC instant is stored (naive on read for DateTime).
+        assert fetched.starts == dt.datetime(2026, 3, 1, 10, 0)
+    else:
+        # PostgreSQL's timestamptz gives the instant back, aware.
+        assert fetched.starts == local
+        assert fetched.starts.utcoffset() == dt.timedelta(0)
     assert fetched.ends == local
     assert fetched.ends.tzinfo is not None

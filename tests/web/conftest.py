@@ -3,7 +3,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
 
+from tests.conftest import Place
 from tests.models import Alarm, Measurement, Recipe, Run
 from vstorage import AsyncDatabase, AsyncModelAccessor
 from vstorage.web import bootstrap
@@ -33,7 +33,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_web(kind: str, tmp_path: Path) -> Any:
+def make_web(kind: str, place: Place) -> Any:
     @contextlib.asynccontextmanager
     async def make(**options: Any) -> AsyncIterator[Web]:
         app: Starlette = FastAPI() if kind == "fastapi" else Starlette()
@@ -44,11 +44,9 @@ def make_web(kind: str, tmp_path: Path) -> Any:
         hooks = options.pop("hooks", None)
         if hooks is not None:
             hooks(recipes, alarms)
+        database = options.pop("database", None) or place.database()
         db = bootstrap(
-            app,
-            accessors=[recipes, alarms, runs, measurements],
-            database_url=f"sqlite:///{tmp_path / 'web.db'}",
-            **options,
+            app, accessors=[recipes, alarms, runs, measurements], database=database, **options
         )
         transport = httpx.ASGITransport(app=app)
         async with (

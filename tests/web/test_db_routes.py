@@ -13,6 +13,15 @@ async def test_health_reports_live_pragmas_queue_and_wal(web: Web) -> None:
     await web.client.post("/alarms", json={"code": "E1"})
     body = (await web.client.get("/db/health")).json()
     assert body["status"] == "ok"
+    if web.db.dialect_name == "postgresql":
+        assert body["backend"] == "postgresql"
+        assert body["server"]["version"].split(".")[0].isdigit()
+        assert body["server"]["schema"] == web.db.schema
+        assert body["server"]["writer_pool"] == {"size": 8, "active": 0, "waiting": 0}
+        assert body["server"]["reader_pool"]["size"] == 4
+        assert body["writer"]["connections"] == 8 and body["writer"]["jobs"] >= 1
+        return
+    assert body["backend"] == "sqlite"
     assert body["pragmas"]["writer"]["journal_mode"] == "wal"
     assert body["pragmas"]["reader"]["query_only"] is True
     assert body["pragmas"]["writer"]["synchronous"] == "full"

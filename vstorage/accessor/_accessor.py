@@ -406,6 +406,10 @@ class AsyncModelAccessor(Generic[ModelT]):
         return column.desc() if desc else column.asc()
 
     async def _fetch(self, query: Select[Any]) -> list[ModelT]:
+        if self.database.reads_lock_rows:
+            # Inside a PostgreSQL write the rows read are locked until it ends, so a
+            # read-modify-write cannot interleave with another one on the same rows.
+            query = query.with_for_update()
         async with translated(), self.database.read() as session:
             rows = (await session.execute(query)).mappings().all()
         return [self._info.build(self._info.from_row(row)) for row in rows]
@@ -526,7 +530,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             stored = await self.database.run_raw(work)
             return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
         async with self._write(who) as context:
-            await self._ops.check_limit(context.session, len(items), max_records)
+            await self._ops.check_limit(context, len(items), max_records)
             return [
                 await self._ops.insert(context, obj, values, who)
                 for obj, values in zip(items, prepared, strict=True)

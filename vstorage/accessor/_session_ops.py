@@ -93,11 +93,16 @@ class SessionOps:
 
     # -- operations ------------------------------------------------------------------------
 
-    async def check_limit(self, session: AsyncSession, adding: int, limit: int | None) -> None:
-        """Refuse when ``adding`` records would take the table past ``limit`` live ones."""
+    async def check_limit(self, context: WriteContext, adding: int, limit: int | None) -> None:
+        """Refuse when ``adding`` records would take the table past ``limit`` live ones.
+
+        The count is serialized with every other limited write to the table (a no-op on
+        SQLite, whose writes are serialized already), so concurrent inserts cannot overshoot.
+        """
         if limit is None:
             return
-        live: int = (await session.execute(self._info.live_count())).scalar_one()
+        await context.database.lock(f"vstorage.limit.{self._info.table.name}")
+        live: int = (await context.session.execute(self._info.live_count())).scalar_one()
         if live + adding > limit:
             raise RecordLimitError(limit)
 
@@ -207,7 +212,7 @@ class SessionOps:
         before = await self.fetch(session, key)
         if before is None or not self._is_deleted(before):
             return False
-        await self.check_limit(session, 1, max_records)
+        await self.check_limit(context, 1, max_records)
         after = {**before, soft.key: None}
         instance = self._info.build(after)
         await self._hooks.run("before_restore", session, instance)

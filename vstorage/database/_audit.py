@@ -23,6 +23,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
 
 AUDIT_TABLE_NAME = "vstorage_audit"
 
@@ -56,42 +58,65 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored as UTC and read back timezone-aware (UTC).
 
     Naive values are taken to be UTC. On SQLite the value is stored as fixed-width text, so
-    comparisons in SQL order instants correctly.
+    comparisons in SQL order instants correctly; on PostgreSQL the column is ``timestamptz``.
     """
 
     impl = DateTime
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``timestamptz`` on PostgreSQL, the plain ``DateTime`` elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(DateTime())
+
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        """Normalise to naive UTC for storage."""
+        """Normalise to UTC for storage: aware on PostgreSQL, naive elsewhere."""
         if value is None:
             return None
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
-        """Attach UTC to the stored value."""
+        """The stored instant, timezone-aware UTC."""
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 class JSONText(TypeDecorator[Any]):
-    """JSON stored as text, encoded with :func:`dumps`."""
+    """JSON encoded with :func:`dumps`: text on SQLite, ``JSONB`` on PostgreSQL.
+
+    On PostgreSQL the engine's JSON serializer is :func:`dumps`, so values reach ``JSONB``
+    with the same encoding of UUID, Decimal, date/time, bytes and Enum values.
+    """
 
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        """Encode to JSON text."""
-        return None if value is None else dumps(value)
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``JSONB`` (SQL NULL for ``None``) on PostgreSQL, text elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(Text())
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        """Decode JSON text."""
-        return None if value is None else json.loads(value)
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Encode to JSON text (PostgreSQL: left to the JSONB type)."""
+        if value is None or dialect.name == "postgresql":
+            return value
+        return dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """Decode JSON text (PostgreSQL: already decoded by the JSONB type)."""
+        if value is None or dialect.name == "postgresql":
+            return value
+        return json.loads(value)
 
 
 audit_metadata = MetaData()
@@ -117,7 +142,8 @@ class AuditEntry:
     """One audit row.
 
     Attributes:
-        id: increasing with commit order.
+        id: unique and increasing; on SQLite in commit order, on PostgreSQL in the order
+            the rows were written (concurrent transactions may commit in another order).
         timestamp: when the mutation ran, timezone-aware UTC.
         component: the accessor's component name.
         record_id: the record's primary key, as text.

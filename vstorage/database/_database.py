@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import Dialect, Table, event, select
+from sqlalchemy import Dialect, Table, event, func, select
 from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -20,6 +20,8 @@ from vstorage.database import _context
 from vstorage.database._audit import AuditEntry, audit_table
 from vstorage.database._errors import translate, translated
 from vstorage.database._jobs import Change, RawWork
+from vstorage.database._pool import PoolWriter
+from vstorage.database._postgres import ServerOptions, advisory_key, server_info
 from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
 from vstorage.database._readers import RawReaders
 from vstorage.database._url import Target, parse_url
@@ -52,23 +54,32 @@ class _State(enum.Enum):
 
 
 class AsyncDatabase:
-    """An embedded SQLite database with one writer, concurrent readers and an audit trail.
+    """A database with serialized writes, concurrent readers and an audit trail.
 
-    All writes go through one bounded queue served by one connection; queued jobs are
-    committed together (group commit), each in its own savepoint. Reads run concurrently on
-    ``readers`` read-only connections. Safe for use by many concurrent tasks.
+    On SQLite (the default) all writes go through one bounded queue served by one
+    connection; queued jobs are committed together (group commit), each in its own
+    savepoint. On PostgreSQL writes run on a pool of ``writers`` connections, one transaction
+    per unit of work, with rows read for update locked. Reads run concurrently on ``readers``
+    read-only connections. Safe for use by many concurrent tasks.
 
     Args:
         url: ``sqlite:///path/to/file.db`` (relative to the working directory; four slashes
-            for an absolute path) or ``sqlite:///:memory:``.
+            for an absolute path), ``sqlite:///:memory:``, or
+            ``postgresql+asyncpg://user:password@host:port/database``.
         readers: number of read-only connections (ignored for an in-memory database, whose
             reads are served in turn by the writer connection).
+        writers: PostgreSQL only: writer connections, i.e. units of work running at once
+            (default 8). SQLite always has exactly one writer.
+        schema: PostgreSQL only: the schema the tables live in (created if missing);
+            default the server's search path (usually ``public``).
         synchronous: ``"full"`` (default: durable across power loss) or ``"normal"``
-            (a power cut may lose the last transactions, never corrupt the file).
-        busy_timeout_ms: how long to wait for a lock held by another process.
-        journal_size_limit: bytes the WAL file is truncated to after a checkpoint.
-        max_queue: writes waiting beyond this make callers wait (back-pressure).
-        max_group: most jobs committed in one transaction.
+            (a power cut may lose the last transactions, never corrupt the database). On
+            PostgreSQL ``"normal"`` sets ``synchronous_commit = off``.
+        busy_timeout_ms: how long to wait for a lock held by another connection (on
+            PostgreSQL: ``lock_timeout``).
+        journal_size_limit: SQLite: bytes the WAL file is truncated to after a checkpoint.
+        max_queue: SQLite: writes waiting beyond this make callers wait (back-pressure).
+        max_group: SQLite: most jobs committed in one transaction.
         create_tables: run :meth:`create_all` on connect.
 
     Raises:
@@ -86,6 +97,8 @@ class AsyncDatabase:
         url: str = "sqlite:///./vstorage.db",
         *,
         readers: int = 4,
+        writers: int | None = None,
+        schema: str | None = None,
         synchronous: str = "full",
         busy_timeout_ms: int = 5000,
         journal_size_limit: int = 64 * 1024 * 1024,
@@ -98,6 +111,13 @@ class AsyncDatabase:
         if max_queue < 1 or max_group < 1:
             raise ConfigurationError("max_queue and max_group must be at least 1")
         self._target: Target = parse_url(url)
+        self._server = ServerOptions.build(
+            self._target.backend,
+            writers=writers,
+            schema=schema,
+            synchronous=synchronous,
+            lock_timeout_ms=busy_timeout_ms,
+        )
         self._plan = PragmaPlan.build(
             synchronous=synchronous,
             busy_timeout_ms=busy_timeout_ms,
@@ -118,19 +138,19 @@ class AsyncDatabase:
         self._reader_engine: AsyncEngine | None = None
         self._point_engine: AsyncEngine | None = None
         self._point_readers: RawReaders | None = None
-        self._writer: Writer | None = None
+        self._writer: Writer | PoolWriter | None = None
         self._connect_lock: asyncio.Lock | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """The SQLAlchemy URL of the database (driver ``sqlite+aiosqlite``)."""
+        """The SQLAlchemy URL (``sqlite+aiosqlite`` or ``postgresql+asyncpg``), password hidden."""
         return self._target.url.render_as_string(hide_password=True)
 
     @property
     def path(self) -> str | None:
-        """The database file, or ``None`` for an in-memory database."""
+        """The SQLite database file; ``None`` for an in-memory database or a server."""
         return self._target.path
 
     @property
@@ -157,8 +177,13 @@ class AsyncDatabase:
 
     @property
     def dialect_name(self) -> str:
-        """The SQLAlchemy dialect name (``"sqlite"``)."""
-        return "sqlite"
+        """The SQLAlchemy dialect name: ``"sqlite"`` or ``"postgresql"``."""
+        return self._target.backend
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema given to the constructor, if any."""
+        return self._server.schema
 
     async def connect(self) -> None:
         """Open the writer and the readers, verifying every pragma. Idempotent.
@@ -166,6 +191,7 @@ class AsyncDatabase:
         Raises:
             DatabaseClosedError: the database was closed; open a new instance instead.
             ConfigurationError: SQLite refused a pragma (e.g. WAL on a network drive).
+            StorageError: the PostgreSQL server could not be reached or refused the login.
 
         """
         if self._connect_lock is None:
@@ -185,6 +211,9 @@ class AsyncDatabase:
             await self.create_all()
 
     async def _open(self) -> None:
+        if self._target.backend == "postgresql":
+            await self._open_server()
+            return
         self._writer_engine = self._engine(pool_size=1, reader=False)
         if not self._target.memory:
             self._reader_engine = self._engine(pool_size=self._readers_count, reader=True)
@@ -205,6 +234,22 @@ class AsyncDatabase:
             self._point_engine = self._engine(pool_size=self._readers_count, reader=True)
             self._point_readers = RawReaders(self._point_engine, self._readers_count)
             await self._point_readers.start()
+
+    async def _open_server(self) -> None:
+        options = self._server
+        self._writer_engine = options.engine(self._target.url, pool_size=options.writers)
+        self._reader_engine = options.engine(
+            self._target.url, pool_size=self._readers_count, reader=True
+        )
+        try:
+            await options.prepare(self._writer_engine)
+            async with self._reader_engine.connect():
+                pass
+        except Exception as exc:
+            raise translate(exc) from exc
+        self._writer = PoolWriter(
+            self._writer_engine, size=options.writers, on_commit=self._dispatch
+        )
 
     def _engine(self, *, pool_size: int, reader: bool) -> AsyncEngine:
         engine = create_async_engine(
@@ -325,7 +370,7 @@ class AsyncDatabase:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _open_writer(self) -> Writer:
+    def _open_writer(self) -> Writer | PoolWriter:
         if self._state is not _State.OPEN or self._writer is None:
             raise DatabaseClosedError("the database is not open")
         return self._writer
@@ -341,6 +386,8 @@ class AsyncDatabase:
 
         """
         writer = self._open_writer()
+        if not isinstance(writer, Writer):
+            raise UnsupportedError("raw writer jobs exist only on SQLite")
         context = self.current_write()
         if context is None:
             return await writer.run(work)
@@ -401,6 +448,52 @@ class AsyncDatabase:
             finally:
                 _context.leave(token)
 
+    async def lock(self, name: str) -> None:
+        """Serialize the rest of the current transaction with every other one locking ``name``.
+
+        The lock is held until the transaction ends. On SQLite every write transaction is
+        already serialized, so this does nothing; on PostgreSQL it takes a transaction-level
+        advisory lock. Use it where a unit of work must see a stable aggregate (a count, a
+        next number) that row locks cannot cover.
+
+        Raises:
+            ConfigurationError: called outside ``transaction()``.
+            DatabaseBusyError: the lock was not granted within ``busy_timeout_ms``.
+
+        Example:
+            >>> async with db.transaction():
+            ...     await db.lock("batch-numbers")
+            ...     number = await batches.count() + 1
+
+        """
+        context = self.current_write()
+        if context is None:
+            raise ConfigurationError("lock() must be called inside db.transaction()")
+        if self._target.backend != "postgresql":
+            return
+        async with translated():
+            await context.session.execute(select(func.pg_advisory_xact_lock(advisory_key(name))))
+
+    @property
+    def reads_lock_rows(self) -> bool:
+        """True when accessor reads should lock their rows: inside a PostgreSQL write."""
+        return self._target.backend == "postgresql" and self.current_write() is not None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[AsyncEngine]:
+        """PostgreSQL: wait for running writes, hold new ones back until the block ends (internal).
+
+        Raises:
+            UnsupportedError: on SQLite, whose writer is exclusive anyway.
+            DatabaseClosedError: the database is not open.
+
+        """
+        writer = self._open_writer()
+        if not isinstance(writer, PoolWriter):
+            raise UnsupportedError("exclusive() is a PostgreSQL path")
+        async with writer.exclusive() as engine:
+            yield engine
+
     # -- reading ---------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -432,7 +525,7 @@ class AsyncDatabase:
 
     @property
     def has_point_readers(self) -> bool:
-        """True when point reads can bypass sessions (a file database, outside a transaction)."""
+        """True when point reads can bypass sessions (a SQLite file, outside a transaction)."""
         return self._point_readers is not None and self.current_write() is None
 
     async def read_raw(self, fn: Callable[[Any], Any]) -> Any:
@@ -444,7 +537,7 @@ class AsyncDatabase:
         """
         self._open_writer()
         if self._point_readers is None:
-            raise UnsupportedError("an in-memory database has no reader connections")
+            raise UnsupportedError("raw point reads exist only on a SQLite file database")
         async with translated():
             return await self._point_readers.run(fn)
 
@@ -507,6 +600,7 @@ class AsyncDatabase:
         """The pragma values in force on the writer and on a reader connection.
 
         Raises:
+            UnsupportedError: on PostgreSQL, which has no pragmas (see :meth:`server_info`).
             DatabaseClosedError: the database is not open.
 
         Example:
@@ -515,6 +609,8 @@ class AsyncDatabase:
 
         """
         writer = self._open_writer()
+        if not isinstance(writer, Writer):
+            raise UnsupportedError("pragmas are SQLite settings; see server_info()")
 
         def read(connection: Any) -> Settings:
             return read_settings(connection.cursor())
@@ -527,6 +623,28 @@ class AsyncDatabase:
                 result["reader"] = await driver._execute(read, driver._conn)
         return result
 
+    async def server_info(self) -> dict[str, Any]:
+        """What the database engine reports: version, and on PostgreSQL the pools' state.
+
+        Raises:
+            DatabaseClosedError: the database is not open.
+            StorageError: the server could not be asked.
+
+        Example:
+            >>> (await db.server_info())["backend"]
+            'postgresql'
+
+        """
+        writer = self._open_writer()
+        if isinstance(writer, Writer):
+            version = await writer.execute_raw(
+                lambda connection: connection.execute("select sqlite_version()").fetchone()[0]
+            )
+            return {"backend": "sqlite", "version": version}
+        assert self._reader_engine is not None
+        async with translated():
+            return await server_info(self._server, writer, self._reader_engine)
+
     def stats(self) -> WriterStats:
         """Queue depth and commit figures of the writer.
 
@@ -537,7 +655,7 @@ class AsyncDatabase:
         return self._open_writer().stats()
 
     async def writer_in_transaction(self) -> bool:
-        """Whether the writer connection holds an open transaction right now."""
+        """Whether the writer connection (on PostgreSQL: any of them) is in a transaction."""
         return await self._open_writer().in_transaction()
 
     # -- commit listeners ------------------------------------------------------------------

@@ -18,6 +18,15 @@ from vstorage.errors import (
 )
 
 _FIELDS = re.compile(r"constraint failed: (.+)$")
+_KEY_FIELDS = re.compile(r"Key \((.+?)\)=")
+
+# PostgreSQL SQLSTATE codes (Appendix A of its manual) that mean something to a caller.
+_BUSY_STATES = {
+    "40001": "a concurrent transaction conflicted with this one; retry it",
+    "40P01": "a deadlock with a concurrent transaction was broken; retry it",
+    "55P03": "a lock held by another connection was not released in time",
+    "57014": "the statement timed out waiting for another connection",
+}
 
 
 def _fields(message: str) -> list[str]:
@@ -29,7 +38,7 @@ def _fields(message: str) -> list[str]:
 
 
 def translate(exc: BaseException) -> BaseException:
-    """Map a sqlite3 or SQLAlchemy error to a :class:`~vstorage.errors.VStorageError`.
+    """Map a sqlite3, asyncpg or SQLAlchemy error to a :class:`~vstorage.errors.VStorageError`.
 
     Anything that is not a database error (a hook's own exception, a cancellation) is returned
     unchanged, so callers can write ``raise translate(exc) from exc``.
@@ -42,6 +51,9 @@ def translate(exc: BaseException) -> BaseException:
     elif not isinstance(exc, (sqlite3.Error, sa_exc.SQLAlchemyError)):
         return exc
     message = str(original.args[0]) if getattr(original, "args", None) else type(original).__name__
+    sqlstate = getattr(original, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return _postgresql(sqlstate, original)
     if isinstance(original, sqlite3.IntegrityError):
         return _integrity(message)
     if isinstance(original, sqlite3.OperationalError) and "locked" in message:
@@ -72,6 +84,40 @@ def _integrity(message: str) -> VStorageError:
     if upper.startswith("CHECK"):
         return ConflictError("a check constraint refused the record", constraint="check")
     return ConflictError("the database refused the record", constraint="integrity")
+
+
+def _postgresql(sqlstate: str, error: BaseException) -> BaseException:
+    """Map a PostgreSQL error by its SQLSTATE; the server's message is not passed on."""
+    driver = error.__cause__  # the asyncpg exception, which names columns and constraints
+    column = getattr(driver, "column_name", None)
+    detail = getattr(error, "detail", None) or ""
+    match = _KEY_FIELDS.search(detail)
+    fields = [part.strip().strip('"') for part in match.group(1).split(",")] if match else []
+    if sqlstate == "23505":
+        return ConflictError(
+            f"a record with the same {', '.join(fields) or 'key'} already exists",
+            constraint="unique",
+            fields=fields,
+        )
+    if sqlstate == "23503":
+        return ConflictError(
+            "a referenced record does not exist or is still referenced", constraint="foreign_key"
+        )
+    if sqlstate == "23502":
+        return ValidationError.single(column or "value", "must not be null", "missing")
+    if sqlstate in ("23514", "23P01"):
+        return ConflictError("a check constraint refused the record", constraint="check")
+    if sqlstate.startswith("23"):
+        return ConflictError("the database refused the record", constraint="integrity")
+    if sqlstate == "22003":
+        return ValidationError.single(column or "value", "number out of range", "overflow")
+    if sqlstate == "22001":
+        return ValidationError.single(column or "value", "value too long", "too_long")
+    if sqlstate.startswith("22"):
+        return ValidationError.single(column or "value", "the database refused the value")
+    if sqlstate in _BUSY_STATES:
+        return DatabaseBusyError(_BUSY_STATES[sqlstate])
+    return StorageError(f"database error (SQLSTATE {sqlstate})")
 
 
 @contextlib.asynccontextmanager

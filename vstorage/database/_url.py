@@ -1,7 +1,8 @@
-"""Turn a user's database URL into the SQLAlchemy URLs of the writer and the readers."""
+"""Turn a user's database URL into the SQLAlchemy URL the engines connect to."""
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from dataclasses import dataclass
 
@@ -16,31 +17,41 @@ class Target:
     """Where the database lives.
 
     Attributes:
-        url: the SQLAlchemy async URL both engines connect to.
-        path: the file path, or ``None`` for an in-memory database.
+        url: the SQLAlchemy async URL the engines connect to.
+        backend: ``"sqlite"`` or ``"postgresql"``.
+        path: the SQLite file path; ``None`` for an in-memory database or a server.
         memory: True for an in-memory database shared by every connection of this instance.
 
     """
 
     url: URL
+    backend: str
     path: str | None
     memory: bool
 
 
 def parse_url(url: str) -> Target:
-    """Parse ``sqlite:///path``, ``sqlite+aiosqlite:///path`` or ``sqlite:///:memory:``.
+    """Parse a SQLite URL (``sqlite:///path``, ``sqlite:///:memory:``) or a PostgreSQL one.
+
+    PostgreSQL URLs are ``postgresql://`` or ``postgresql+asyncpg://``; both connect with
+    asyncpg (the ``vstorage[postgres]`` extra).
 
     Raises:
-        ConfigurationError: the URL is malformed or names a backend this build does not serve.
+        ConfigurationError: the URL is malformed, names a backend or driver vstorage does not
+            serve, or asyncpg is not installed for a PostgreSQL URL.
 
     """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigurationError(f"not a database URL: {url!r}") from exc
-    if parsed.get_backend_name() != "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return _postgresql(parsed)
+    if backend != "sqlite":
         raise ConfigurationError(
-            f"unsupported database backend {parsed.get_backend_name()!r}; use sqlite:///path"
+            f"unsupported database backend {backend!r}; "
+            "use sqlite:///path or postgresql+asyncpg://host/database"
         )
     if parsed.get_driver_name() not in ("pysqlite", "aiosqlite"):
         raise ConfigurationError(
@@ -52,5 +63,27 @@ def parse_url(url: str) -> Target:
         # every connection its own empty database.
         name = f"file:vstorage-{uuid.uuid4().hex}?mode=memory&cache=shared"
         memory_url = URL.create("sqlite+aiosqlite", database=name, query={"uri": "true"})
-        return Target(url=memory_url, path=None, memory=True)
-    return Target(url=parsed.set(drivername="sqlite+aiosqlite"), path=database, memory=False)
+        return Target(url=memory_url, backend="sqlite", path=None, memory=True)
+    return Target(
+        url=parsed.set(drivername="sqlite+aiosqlite"), backend="sqlite", path=database, memory=False
+    )
+
+
+def _postgresql(parsed: URL) -> Target:
+    driver = parsed.get_driver_name()
+    if driver not in ("psycopg2", "asyncpg"):  # psycopg2 is what a bare postgresql:// names
+        raise ConfigurationError(
+            f"unsupported PostgreSQL driver {driver!r}; use postgresql+asyncpg://host/database"
+        )
+    if importlib.util.find_spec("asyncpg") is None:
+        raise ConfigurationError("PostgreSQL needs asyncpg: pip install 'vstorage[postgres]'")
+    if not parsed.database:
+        raise ConfigurationError(
+            "a PostgreSQL URL must name a database: postgresql+asyncpg://host/db"
+        )
+    return Target(
+        url=parsed.set(drivername="postgresql+asyncpg"),
+        backend="postgresql",
+        path=None,
+        memory=False,
+    )

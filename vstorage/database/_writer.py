@@ -47,6 +47,8 @@ class WriterStats:
         jobs: jobs committed since connect.
         last_commit_seconds: how long the last group took from BEGIN to COMMIT.
         last_group_size: how many jobs the last group held.
+        connections: writer connections (1 on SQLite; the writer pool's size on PostgreSQL).
+        active: units of work running right now.
 
     """
 
@@ -55,6 +57,8 @@ class WriterStats:
     jobs: int
     last_commit_seconds: float | None
     last_group_size: int
+    connections: int = 1
+    active: int = 0
 
 
 def run_raw_group(
@@ -118,6 +122,7 @@ class Writer:
         self._jobs = 0
         self._last_commit: float | None = None
         self._last_group = 0
+        self._busy = False
 
     async def start(self) -> None:
         """Open the writer connection and start serving the queue."""
@@ -197,6 +202,7 @@ class Writer:
             jobs=self._jobs,
             last_commit_seconds=self._last_commit,
             last_group_size=self._last_group,
+            active=int(self._busy),
         )
 
     async def in_transaction(self) -> bool:
@@ -232,6 +238,7 @@ class Writer:
         if not live:
             return
         started = time.perf_counter()
+        self._busy = True
         try:
             if all(isinstance(job, RawJob) for job in live):
                 outcomes = await self._run_raw_only(live)
@@ -245,6 +252,8 @@ class Writer:
             for job in live:
                 job.fail(error)
             return
+        finally:
+            self._busy = False
         self._transactions += 1
         self._last_commit = time.perf_counter() - started
         self._last_group = len(live)

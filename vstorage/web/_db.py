@@ -177,26 +177,44 @@ class DbEndpoints:
         return JSONResponse(body)
 
     async def health(self, request: Request) -> Response:
-        """``GET /db/health``: pragmas read from live connections, writer queue and WAL size."""
+        """``GET /db/health``: the writer's state, and what the live connections report.
+
+        SQLite: pragmas read from the writer and a reader, file and WAL sizes. PostgreSQL:
+        the server version, the schema and both pools.
+        """
         await self.policy.allow(request, "db.read")
         database = self.database
-        settings = await database.settings()  # really touches the writer and a reader
         stats = database.stats()
+        writer = {
+            "queue_depth": stats.queue_depth,
+            "transactions": stats.transactions,
+            "jobs": stats.jobs,
+            "last_commit_seconds": stats.last_commit_seconds,
+            "last_group_size": stats.last_group_size,
+            "connections": stats.connections,
+            "active": stats.active,
+        }
+        if database.dialect_name != "sqlite":
+            server = await database.server_info()  # really asks the server
+            return JSONResponse(
+                {
+                    "status": "ok",
+                    "backend": server.pop("backend"),
+                    "server": server,
+                    "writer": writer,
+                }
+            )
+        settings = await database.settings()  # really touches the writer and a reader
         path = database.path
         body: dict[str, Any] = {
             "status": "ok",
+            "backend": "sqlite",
             "database": {
                 "path": path,
                 "size_bytes": _file_size(path),
                 "wal_bytes": _file_size(None if path is None else f"{path}-wal"),
             },
-            "writer": {
-                "queue_depth": stats.queue_depth,
-                "transactions": stats.transactions,
-                "jobs": stats.jobs,
-                "last_commit_seconds": stats.last_commit_seconds,
-                "last_group_size": stats.last_group_size,
-            },
+            "writer": writer,
             "pragmas": {name: value.as_dict() for name, value in settings.items()},
         }
         return JSONResponse(body)

@@ -316,7 +316,7 @@ def _db_paths() -> dict[str, Any]:
         "/db/health": {
             "get": {
                 "tags": ["db"],
-                "summary": "Health: pragmas, writer queue, WAL size",
+                "summary": "Health: the writer; SQLite pragmas, or the PostgreSQL server and pools",
                 "operationId": "db_health",
                 "responses": {
                     "200": {"description": "healthy", **_json({"type": "object"})},
