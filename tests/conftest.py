@@ -4,7 +4,8 @@ Tests that take the ``db`` (or ``backend``) fixture run once on SQLite and once 
 PostgreSQL. The PostgreSQL run needs a server: set ``VSTORAGE_TEST_POSTGRES_URL`` (for
 example ``postgresql+asyncpg://127.0.0.1/test``); each test gets a schema of its own, dropped
 afterwards. Without the variable those runs are skipped, with that reason. Tests marked
-``sqlite_only`` exercise what exists only on SQLite (pragmas, files, the single writer).
+``sqlite_only`` exercise what exists only on SQLite (pragmas, files, the single writer);
+``postgresql_only`` ones what exists only on a server (pg_dump, the writer pool).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ NO_POSTGRES = "VSTORAGE_TEST_POSTGRES_URL is not set: no PostgreSQL server to te
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: runs on the SQLite backend only")
+    config.addinivalue_line("markers", "postgresql_only: runs on the PostgreSQL backend only")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -34,6 +36,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if metafunc.definition.get_closest_marker("sqlite_only"):
         backends = ["sqlite"]
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        backends = ["postgresql"]
     else:
         backends = ["sqlite", "postgresql"]
     metafunc.parametrize("backend", backends, indirect=True)

@@ -161,3 +161,18 @@ async def test_existing_table_with_other_columns_is_refused(db_path: Path) -> No
         AsyncModelAccessor(Recipe, "recipes", database=db)
         with pytest.raises(ConfigurationError, match="migrate"):
             await db.create_all()
+
+
+@pytest.mark.parametrize(
+    ("url", "kwargs"),
+    [
+        ("sqlite:///x.db", {"schema": "line1"}),
+        ("sqlite:///x.db", {"writers": 4}),
+        ("mysql://localhost/db", {}),
+        ("postgresql+psycopg://localhost/db", {}),
+        ("postgresql+asyncpg://localhost", {}),
+    ],
+)
+def test_backend_options_and_urls_are_checked(url: str, kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        AsyncDatabase(url, **kwargs)  # type: ignore[arg-type]

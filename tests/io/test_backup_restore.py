@@ -16,6 +16,8 @@ from tests.models import Alarm, Recipe
 from vstorage import AsyncDatabase, ConfigurationError, RestoreError
 from vstorage.io import backup, restore
 
+pytestmark = pytest.mark.sqlite_only  # PostgreSQL: test_backup_restore_postgres.py
+
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -59,7 +59,12 @@ async def test_import_parameters_are_checked(web: Web) -> None:
 async def test_backup_and_restore(web: Web, tmp_path: Path) -> None:
     await web.client.post("/recipes", json={"name": "kept"})
     backup = await web.client.get("/db/backup.sqlite")
-    assert backup.status_code == 200 and backup.content[:16] == b"SQLite format 3\x00"
+    assert backup.status_code == 200
+    if web.db.dialect_name == "sqlite":
+        assert backup.content[:16] == b"SQLite format 3\x00"
+    else:
+        assert backup.content[:5] == b"PGDMP"
+        assert "backup.dump" in backup.headers["content-disposition"]
     await web.client.post("/recipes", json={"name": "lost"})
     dry = await web.client.post(
         "/db/restore?dry_run=true", files={"file": ("b.sqlite", backup.content)}
@@ -76,11 +81,17 @@ async def test_backup_and_restore(web: Web, tmp_path: Path) -> None:
 
 async def test_refused_restore_is_422_and_live_file_untouched(web: Web) -> None:
     await web.client.post("/recipes", json={"name": "kept"})
-    path = Path(web.db.path or "")
-    before = path.read_bytes()
-    response = await web.client.post("/db/restore", content=b"SQLite format 3\x00" + b"\x00" * 500)
-    assert response.status_code == 422 and response.json()["error"]["code"] == "restore_refused"
-    assert path.read_bytes() == before
+    path = Path(web.db.path) if web.db.path else None
+    before = path.read_bytes() if path else None
+    audit = (await web.client.get("/db/audit")).json()
+    for junk in (b"SQLite format 3\x00" + b"\x00" * 500, b"PGDMP" + b"\x00" * 500):
+        response = await web.client.post("/db/restore", content=junk)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "restore_refused"
+    if path is not None:
+        assert path.read_bytes() == before
+    assert (await web.client.get("/db/audit")).json() == audit
+    assert [r["name"] for r in (await web.client.get("/recipes")).json()["items"]] == ["kept"]
 
 
 async def test_oversized_uploads_are_413(make_web: Any) -> None:

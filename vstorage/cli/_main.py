@@ -94,9 +94,10 @@ class _Progress:
     def __enter__(self) -> _Progress:
         if not self.quiet:
             try:
+                from rich.console import Console  # type: ignore[import-not-found, unused-ignore]
                 from rich.progress import Progress  # type: ignore[import-not-found, unused-ignore]
 
-                self.rich = Progress(transient=True)
+                self.rich = Progress(transient=True, console=Console(stderr=True))
                 self.rich.__enter__()
             except ImportError:
                 self.rich = None

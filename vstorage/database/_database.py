@@ -474,6 +474,36 @@ class AsyncDatabase:
         async with translated():
             await context.session.execute(select(func.pg_advisory_xact_lock(advisory_key(name))))
 
+    async def advance_sequences(self, tables: Iterable[Table]) -> None:
+        """Move key sequences past the largest key, after rows were written with their keys.
+
+        PostgreSQL only (SQLite's keys follow the largest one by themselves); runs inside the
+        current transaction. Tables without an integer autoincrement key are skipped.
+
+        Raises:
+            ConfigurationError: called outside ``transaction()``.
+
+        """
+        context = self.current_write()
+        if context is None:
+            raise ConfigurationError("advance_sequences() must be called inside db.transaction()")
+        if self._target.backend != "postgresql":
+            return
+        for table in tables:
+            column = table.autoincrement_column
+            if column is None:
+                continue
+            name = self.dialect.identifier_preparer.format_table(table)
+            statement = select(
+                func.setval(
+                    func.pg_get_serial_sequence(name, column.name),
+                    func.coalesce(func.max(column), 0) + 1,
+                    False,
+                )
+            ).select_from(table)
+            async with translated():
+                await context.session.execute(statement)
+
     @property
     def reads_lock_rows(self) -> bool:
         """True when accessor reads should lock their rows: inside a PostgreSQL write."""
@@ -493,6 +523,36 @@ class AsyncDatabase:
             raise UnsupportedError("exclusive() is a PostgreSQL path")
         async with writer.exclusive() as engine:
             yield engine
+
+    def server_environment(self) -> dict[str, str]:
+        """PostgreSQL: the libpq ``PG*`` variables for this database's server (internal).
+
+        They let ``pg_dump`` and ``pg_restore`` connect without a password on a command line.
+
+        Raises:
+            UnsupportedError: on SQLite.
+
+        """
+        if self._target.backend != "postgresql":
+            raise UnsupportedError("a SQLite database has no server")
+        url = self._target.url
+        values = {
+            "PGHOST": url.host,
+            "PGPORT": None if url.port is None else str(url.port),
+            "PGUSER": url.username,
+            "PGPASSWORD": url.password,
+            "PGDATABASE": url.database,
+        }
+        return {name: str(value) for name, value in values.items() if value}
+
+    async def reset_connections(self) -> None:
+        """PostgreSQL: replace every idle pooled connection (internal; after a restore).
+
+        Connections cache prepared statements of tables a restore has replaced.
+        """
+        for engine in (self._writer_engine, self._reader_engine):
+            if engine is not None:
+                await engine.dispose()
 
     # -- reading ---------------------------------------------------------------------------
 

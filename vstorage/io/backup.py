@@ -1,4 +1,4 @@
-"""Online backup and validated restore of a SQLite database.
+"""Online backup and validated restore (SQLite here; PostgreSQL in ``_pg_backup``).
 
 A backup is a consistent copy taken while writers continue (``VACUUM INTO`` on its own
 connection: no free pages, so deleted data does not leak), checked, fsynced, then renamed into
@@ -33,6 +33,7 @@ from vstorage.database import AsyncDatabase
 from vstorage.database._audit import audit_table, dumps
 from vstorage.database._jobs import Change
 from vstorage.errors import ConfigurationError, RestoreError, StorageError, UnsupportedError
+from vstorage.io import _pg_backup
 from vstorage.io.export import export_tables
 
 HEADER = b"SQLite format 3\x00"
@@ -145,13 +146,16 @@ async def backup(
     ``integrity_check``, fsynced and renamed into place, so ``destination`` is either the old
     file or a complete new backup.
 
+    On PostgreSQL the backup is a ``pg_dump`` custom-format archive of the registered
+    tables and the audit trail (``pg_dump`` and ``pg_restore`` must be on PATH).
+
     Args:
-        database: an open file database.
+        database: an open file database, or a PostgreSQL one.
         destination: the backup file (replaced atomically if it exists).
         compress: gzip the backup.
 
     Raises:
-        UnsupportedError: an in-memory database.
+        UnsupportedError: an in-memory database, or PostgreSQL without ``pg_dump`` on PATH.
         ConfigurationError: the destination is the live file.
         RestoreError: the copy failed its integrity check.
         StorageError: the destination cannot be written.
@@ -160,6 +164,8 @@ async def backup(
         >>> report = await backup(db, "/var/backups/machine.sqlite")
 
     """
+    if database.dialect_name == "postgresql":
+        return await _server_backup(database, Path(destination), compress)
     source = _require_file(database)
     timeout = (await database.settings())["writer"].busy_timeout_ms / 1000
     return await anyio.to_thread.run_sync(
@@ -255,34 +261,47 @@ async def restore(
     table and the audit trail in one job of the writer queue, writes a ``restore`` audit row
     (actor, source checksum) and notifies ``on_restored`` listeners.
 
+    On PostgreSQL the candidate is an archive made by :func:`backup`: its table of contents
+    and every row are read first (tables, columns and the schema must be the app's), then
+    running writes are drained and new ones held back while ``pg_restore --clean
+    --single-transaction`` replaces the tables; ``integrity_check`` does not apply.
+
     Args:
-        database: an open file database with the app's accessors registered.
-        source: the candidate SQLite file, plain or gzip-compressed (it is only read).
+        database: an open file database (or a PostgreSQL one) with the app's accessors
+            registered.
+        source: the candidate file, plain or gzip-compressed (it is only read).
         dry_run: check and report only.
         integrity_check: run ``PRAGMA integrity_check`` on the candidate (default on).
         actor: who restores (default: the ambient actor).
-        safety_backup_dir: where the safety backup goes (default: beside the live file).
+        safety_backup_dir: where the safety backup goes (default: beside the live file; on
+            PostgreSQL, the system's temporary directory).
 
     Raises:
         RestoreError: the candidate was refused; nothing changed.
-        UnsupportedError: an in-memory database.
+        UnsupportedError: an in-memory database, or PostgreSQL without ``pg_dump`` and
+            ``pg_restore`` on PATH.
         DatabaseClosedError: the database is not open.
 
     Example:
         >>> report = await restore(db, "machine-monday.sqlite", actor="maintenance")
 
     """
-    live = _require_file(database)
     who = resolve_actor(actor)
+    if database.dialect_name == "postgresql":
+        _pg_backup.tool("pg_dump")
+        _pg_backup.tool("pg_restore")
+        async with _plain_file(Path(source)) as path:
+            return await _server_restore(database, path, who, dry_run, safety_backup_dir)
+    live = _require_file(database)
     expected = export_tables(database)
-    async with _plain_sqlite(Path(source)) as path:
+    async with _plain_file(Path(source)) as path:
         return await _restore(
             database, live, path, expected, who, dry_run, integrity_check, safety_backup_dir
         )
 
 
 @contextlib.asynccontextmanager
-async def _plain_sqlite(source: Path) -> AsyncIterator[Path]:
+async def _plain_file(source: Path) -> AsyncIterator[Path]:
     """``source``, or a gunzipped copy of it when it is a compressed backup."""
     if await anyio.to_thread.run_sync(_magic, source) != b"\x1f\x8b":
         yield source
@@ -305,9 +324,60 @@ async def _plain_sqlite(source: Path) -> AsyncIterator[Path]:
         await anyio.Path(plain).unlink(missing_ok=True)
 
 
+async def _server_backup(
+    database: AsyncDatabase, destination: Path, compress: bool
+) -> BackupReport:
+    directory = destination.parent
+    partial = directory / f".{destination.name}.{uuid.uuid4().hex}.partial"
+    try:
+        await _pg_backup.dump(database, partial)
+        if compress:
+            packed = partial.with_suffix(".gz")
+            await anyio.to_thread.run_sync(_gzip, partial, packed)
+            await anyio.Path(partial).unlink()
+            partial = packed
+        await anyio.to_thread.run_sync(_fsync, partial)
+        await anyio.to_thread.run_sync(os.replace, partial, destination)
+    finally:
+        await anyio.Path(partial).unlink(missing_ok=True)
+    size = (await anyio.Path(destination).stat()).st_size
+    return BackupReport(
+        destination, size, await anyio.to_thread.run_sync(_sha256, destination), compress
+    )
+
+
+def _gzip(source: Path, destination: Path) -> None:
+    with open(source, "rb") as src, gzip.open(destination, "wb") as dst:
+        shutil.copyfileobj(src, dst, _CHUNK)
+
+
+async def _server_restore(
+    database: AsyncDatabase,
+    path: Path,
+    who: str,
+    dry_run: bool,
+    safety_backup_dir: str | Path | None,
+) -> RestoreReport:
+    schema = str((await database.server_info())["schema"])
+    expected = [*export_tables(database), audit_table]
+    tables = await anyio.to_thread.run_sync(_pg_backup.inspect_archive, path, schema, expected)
+    report = RestoreReport(await anyio.to_thread.run_sync(_sha256, path), tables, dry_run)
+    if dry_run:
+        return report
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    directory = Path(safety_backup_dir) if safety_backup_dir else Path(tempfile.gettempdir())
+    safety = directory / f"{schema}.pre-restore-{stamp}.dump"
+    await _pg_backup.replace(database, path, report, who, safety)
+    await database.notify_restored(report)
+    return report
+
+
 def _magic(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(2)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2)
+    except OSError as exc:
+        raise RestoreError(f"the candidate cannot be read ({exc.strerror})") from exc
 
 
 async def _restore(

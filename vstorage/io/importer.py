@@ -429,4 +429,6 @@ async def _import(
                         await table_import.write(rows.name, prepared, report)
                 finally:
                     await anyio.to_thread.run_sync(rows.close)
+            # Rows came with their keys: key sequences (PostgreSQL) must move past them.
+            await database.advance_sequences([acc.table for acc, _ in plan])
     return report

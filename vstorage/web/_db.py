@@ -102,17 +102,24 @@ class DbEndpoints:
         return _download(path, "export.zip", "application/zip")
 
     async def backup(self, request: Request) -> Response:
-        """``GET /db/backup.sqlite``: a consistent copy of the live database."""
+        """``GET /db/backup.sqlite``: a consistent copy of the live database.
+
+        On PostgreSQL the body is a ``pg_dump`` custom-format archive (``backup.dump``).
+        """
         await self.policy.allow(request, "db.admin")
         options = self._options(request, compress=False)
-        suffix = ".sqlite.gz" if options["compress"] else ".sqlite"
+        if self.database.dialect_name == "sqlite":
+            suffix, media = ".sqlite", "application/vnd.sqlite3"
+        else:
+            suffix, media = ".dump", "application/octet-stream"
+        if options["compress"]:
+            suffix, media = f"{suffix}.gz", "application/gzip"
         path = _temporary(suffix)
         try:
             await backup(self.database, path, compress=options["compress"])
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        media = "application/gzip" if options["compress"] else "application/vnd.sqlite3"
         return _download(path, f"backup{suffix}", media)
 
     async def import_data(self, request: Request) -> Response:
