@@ -44,7 +44,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The write-throughput benchmarks (``nox -s bench -- --quick`` for a short run)."""
-    _install(session, "bench", extras="web")
+    _install(session, "bench", extras="web,postgres")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

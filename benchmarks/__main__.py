@@ -162,11 +162,11 @@ def render(results: list[Result], repeats: int) -> str:
         lines.append(f"## {scenario}")
         for r in rows:
             if r.skipped:
-                lines.append(f"  {r.strategy:<22} {r.label:<34} skipped: {r.skipped}")
+                lines.append(f"  {r.strategy:<28} {r.label:<34} skipped: {r.skipped}")
                 continue
             spread = f"{_number(r.low)}-{_number(r.high)}"
             text = (
-                f"  {r.strategy:<22} {r.label:<34} {_number(r.median):>9} {r.unit:<13} {spread:>17}"
+                f"  {r.strategy:<28} {r.label:<34} {_number(r.median):>9} {r.unit:<13} {spread:>17}"
             )
             for kind in r.latencies_ms:
                 p50, p99, p999 = (r.latency(kind, q) for q in (50, 99, 99.9))
@@ -199,6 +199,8 @@ def chart(results: list[Result], path: Path) -> str:
     for strategy, label in (
         ("vstorage", "vstorage"),
         ("naive_sqlalchemy", "naive SQLAlchemy async"),
+        ("vstorage_postgresql", "vstorage on PostgreSQL"),
+        ("naive_sqlalchemy_postgresql", "naive SQLAlchemy async on PostgreSQL"),
     ):
         points = sorted(
             (r.params["tasks"], r.median)
@@ -206,7 +208,8 @@ def chart(results: list[Result], path: Path) -> str:
             if r.scenario == "concurrent_inserts" and r.strategy == strategy and r.samples
         )
         if points:
-            axes.plot(*zip(*points, strict=True), marker="o", label=label)
+            style = ":" if strategy.endswith("postgresql") else "-"
+            axes.plot(*zip(*points, strict=True), marker="o", linestyle=style, label=label)
     for r in results:
         if r.scenario == "peers" and r.samples and r.params.get("mode") != "insert_many":
             axes.plot(
@@ -223,7 +226,7 @@ def chart(results: list[Result], path: Path) -> str:
     axes.set_yscale("log")
     axes.set_xlabel("concurrent tasks, one record each (with audit)")
     axes.set_ylabel("records/s (median)")
-    axes.set_title("Durable single-record inserts (synchronous=FULL)")
+    axes.set_title("Durable single-record inserts (SQLite synchronous=FULL; PostgreSQL)")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()

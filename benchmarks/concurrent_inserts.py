@@ -3,6 +3,10 @@
 The question an application asks: many handlers each store one record and wait for it to be
 durable. Every strategy writes one data row plus one audit row per record, WAL and
 ``synchronous=FULL``, on a fresh file; rows/s counts committed records.
+
+The same runs on PostgreSQL, when a server is available (:mod:`benchmarks.postgres_inserts`):
+vstorage and the naive SQLAlchemy baseline, in a fresh schema per sample, reported beside
+SQLite.
 """
 
 from __future__ import annotations
@@ -13,6 +17,12 @@ from benchmarks.insert_throughput import (
     naive_sqlalchemy_async,
     raw_sqlite3_ceiling,
     vstorage_concurrent_inserts,
+)
+from benchmarks.postgres_inserts import (
+    naive_sqlalchemy_postgresql,
+    sample_postgresql,
+    server_url,
+    vstorage_postgresql,
 )
 
 SCENARIO = "concurrent_inserts"
@@ -59,4 +69,35 @@ def run(ctx: Context) -> list[Result]:
             ctx.size(10_000, 10_000),
             tables=("records", "audit_log"),
         )
-    return [*vstorage.values(), *naive.values(), ceiling]
+    return [*vstorage.values(), *naive.values(), ceiling, *_postgresql(ctx, records, naive_records)]
+
+
+def _postgresql(ctx: Context, records: int, naive_records: int) -> list[Result]:
+    """vstorage and the naive baseline on PostgreSQL, at each concurrency."""
+    url, reason = server_url()
+    strategies = (
+        ("vstorage_postgresql", vstorage_postgresql, records, "vstorage_audit"),
+        ("naive_sqlalchemy_postgresql", naive_sqlalchemy_postgresql, naive_records, "audit_log"),
+    )
+    results = {
+        (name, tasks): Result(
+            SCENARIO, name, f"{tasks} tasks", "records/s", params={"tasks": tasks}, skipped=reason
+        )
+        for name, *_ in strategies
+        for tasks in TASKS
+    }
+    if url is None:
+        return list(results.values())
+    for _ in range(ctx.repeats):
+        for name, function, count, audit in strategies:
+            for tasks in TASKS:
+                sample_postgresql(
+                    ctx,
+                    results[name, tasks],
+                    function,
+                    url,
+                    max(count, tasks),
+                    ("records", audit),
+                    tasks=tasks,
+                )
+    return list(results.values())

@@ -1,0 +1,189 @@
+"""Concurrent single-record inserts on PostgreSQL, measured beside the SQLite ones.
+
+The same records and audit rows as :mod:`benchmarks.insert_throughput`, on the server named by
+``VSTORAGE_BENCH_POSTGRES_URL`` (default ``postgresql+asyncpg://127.0.0.1:5432/test`` when a
+server answers there). Every sample runs in a fresh schema, dropped afterwards, and the rows
+it left are counted. The server's defaults stand (``synchronous_commit = on``: every COMMIT
+waits for its WAL flush), so records/s count durable commits, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from benchmarks._suite import Context, Result
+from benchmarks.insert_throughput import (
+    ACTOR,
+    COMPONENT,
+    AuditRow,
+    Base,
+    Payload,
+    Record,
+    _describe,
+    make_payload,
+)
+from vstorage import AsyncDatabase, AsyncModelAccessor
+
+DEFAULT_URL = "postgresql+asyncpg://127.0.0.1:5432/test"
+
+
+def server_url() -> tuple[str | None, str]:
+    """The server to measure on, or ``None`` and the reason there is none."""
+    url = os.environ.get("VSTORAGE_BENCH_POSTGRES_URL")
+    if url:
+        return url, ""
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        return None, "asyncpg is not installed (pip install 'vstorage[postgres]')"
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return None, "no PostgreSQL server: set VSTORAGE_BENCH_POSTGRES_URL"
+    return DEFAULT_URL, ""
+
+
+def vstorage_postgresql(url: str, schema: str, n: int, errors: Counter[str], tasks: int) -> float:
+    """vstorage on PostgreSQL: ``tasks`` tasks each calling ``insert`` for one record at a time.
+
+    Writer pool of 8 connections (the default), auditing on; rows/s from the first call to
+    the last commit.
+    """
+    return asyncio.run(_vstorage(url, schema, make_payload(n), errors, tasks))
+
+
+async def _vstorage(
+    url: str, schema: str, payload: Payload, errors: Counter[str], tasks: int
+) -> float:
+    async with AsyncDatabase(url, schema=schema) as db:
+        records = AsyncModelAccessor(Record, COMPONENT, database=db)
+        await db.create_all()
+        pending = iter(payload)
+
+        async def worker() -> None:
+            for name, value, created in pending:
+                try:
+                    await records.insert(
+                        Record(name=name, value=value, created=created), actor=ACTOR
+                    )
+                except Exception as exc:
+                    errors[_describe(exc)] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(tasks)))
+        elapsed = time.perf_counter() - started
+    return (len(payload) - errors.total()) / elapsed
+
+
+def naive_sqlalchemy_postgresql(
+    url: str, schema: str, n: int, errors: Counter[str], tasks: int
+) -> float:
+    """The baseline on the same server: SQLAlchemy async ORM on asyncpg, a session per record.
+
+    ``tasks`` tasks at once; each record gets a new ``AsyncSession`` on a pool of 8
+    connections, the record and a hand-built audit row are added and committed.
+    """
+    return asyncio.run(_naive(url, schema, make_payload(n), errors, tasks))
+
+
+async def _naive(
+    url: str, schema: str, payload: Payload, errors: Counter[str], tasks: int
+) -> float:
+    engine = create_async_engine(
+        url,
+        pool_size=8,
+        max_overflow=0,
+        pool_timeout=3600,
+        connect_args={"server_settings": {"search_path": schema}},
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        pending = iter(payload)
+
+        async def worker() -> None:
+            for name, value, created in pending:
+                try:
+                    async with AsyncSession(engine) as session:
+                        record = Record(name=name, value=value, created=created)
+                        session.add(record)
+                        await session.flush()
+                        after = {"id": record.id, "name": name, "value": value, "created": created}
+                        session.add(
+                            AuditRow(
+                                timestamp=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                                component=COMPONENT,
+                                record_id=str(record.id),
+                                operation="create",
+                                actor=ACTOR,
+                                before=None,
+                                after=json.dumps(after),
+                            )
+                        )
+                        await session.commit()
+                except Exception as exc:
+                    errors[_describe(exc)] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(tasks)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    return (len(payload) - errors.total()) / elapsed
+
+
+async def _schema(url: str, sql: str, *tables: str) -> list[int]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            counts = [
+                int((await connection.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one())
+                for t in tables
+            ]
+            await connection.execute(text(sql))
+        return counts
+    finally:
+        await engine.dispose()
+
+
+def sample_postgresql(
+    ctx: Context,
+    result: Result,
+    strategy: Callable[..., float],
+    url: str,
+    records: int,
+    tables: tuple[str, str],
+    **options: Any,
+) -> None:
+    """Run ``strategy`` once in a fresh schema, count what it wrote, drop the schema."""
+    errors: Counter[str] = Counter()
+    schema = f"vstorage_bench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_schema(url, f"CREATE SCHEMA {schema}"))
+    try:
+        rate = strategy(url, schema, records, errors, **options)
+        expected = records - errors.total()
+        qualified = [f"{schema}.{t}" for t in tables]
+        found = asyncio.run(_schema(url, f"DROP SCHEMA {schema} CASCADE", *qualified))
+    except BaseException:
+        asyncio.run(_schema(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        raise
+    if found != [expected, expected]:
+        errors[f"expected {expected} data and audit rows, found {found}"] += 1
+    result.samples.append(rate)
+    result.errors.update(errors)
+    failed = f", {errors.total()} failed" if errors else ""
+    ctx.progress(
+        f"  {result.scenario}/{result.strategy} {result.label}: {rate:,.0f} {result.unit}{failed}"
+    )
