@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import types
+import uuid
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -923,3 +924,67 @@ def test_every_exit_code_is_documented() -> None:
     doc = _doc()
     for code in ("0", "1", "2"):
         assert re.search(rf"^\| `{code}` \|", doc, re.MULTILINE), code
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server_database() -> Iterator[str]:
+    """A fresh PostgreSQL database (the CLI uses the server's default schema), dropped after."""
+    from tests.conftest import NO_POSTGRES, POSTGRES_URL
+
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    name = f"vstorage_cli_{uuid.uuid4().hex[:12]}"
+    admin = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def test_a_sqlite_file_migrates_into_postgresql_with_export_and_import(
+    tmp_path: Path, server_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The migration of docs/scaling-out.md, command by command."""
+    live, archive = tmp_path / "live.db", tmp_path / "machine-export.zip"
+    seed(live)
+    expected_audit = len(audit(live))
+    assert cli("export", live, "-o", archive, "--models", MODELS) == 0
+    assert cli("import", server_database, archive, "--keep-audit", "--models", MODELS) == 0
+    assert f"{expected_audit} audit rows carried over" in capsys.readouterr().out
+    assert cli("check", server_database) == 2  # SQLite files only
+    assert "check inspects SQLite files" in capsys.readouterr().err
+    assert cli("backup", server_database, tmp_path / "server.dump") == 0
+    assert (tmp_path / "server.dump").read_bytes()[:5] == b"PGDMP"
+
+    async def read_back() -> tuple[list[Any], int, Any]:
+        models = fresh_models()
+        async with AsyncDatabase(server_database) as db:
+            db.register(models.stations)
+            db.register(models.parts)
+            rows = [
+                (p.id, p.name, p.quantity, p.station_id, p.deleted_at is not None)
+                for p in await models.parts.all(include_deleted=True)
+            ]
+            entries = len(await db.read_audit(limit=None))
+            added = await models.parts.insert({"name": "new part"})
+            return rows, entries, added.id
+
+    rows, entries, new_id = asyncio.run(read_back())
+    assert [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows] == parts(live)
+    assert entries == expected_audit + len(parts(live)) + 2  # the old trail, then imports
+    assert new_id == max(r[0] for r in rows) + 1

@@ -65,13 +65,18 @@ def _url(path: str) -> str:
     return path if "://" in path else f"sqlite:///{path}"
 
 
+def _is_file(database: str) -> bool:
+    """Whether the argument names a SQLite file (a path or ``sqlite:///`` URL), not a server."""
+    return "://" not in database or database.startswith("sqlite")
+
+
 def _file(database: str) -> str:
     """The file path of a path or ``sqlite:///`` URL argument."""
     return database.split(":///", 1)[1] if database.startswith("sqlite") else database
 
 
 async def _open(args: argparse.Namespace, *, create: bool = False) -> AsyncDatabase:
-    if not create and not Path(_file(args.database)).exists():
+    if not create and _is_file(args.database) and not Path(_file(args.database)).exists():
         raise UsageError(f"no database file at {args.database}")
     database = AsyncDatabase(_url(args.database))
     for accessor in load_accessors(args.models) if getattr(args, "models", None) else []:
@@ -148,13 +153,16 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 raise UsageError(f"no accessor for table {args.table!r}")
             report = await import_csv(accessor, args.file, mode=args.mode, actor=args.actor)
         else:
-            report = await import_zip(database, args.file, mode=args.mode, actor=args.actor)
+            report = await import_zip(
+                database, args.file, mode=args.mode, actor=args.actor, keep_audit=args.keep_audit
+            )
     finally:
         await database.close()
     _print(
         args,
         f"imported {sum(report.imported.values())} records ({report.mode}): {report.imported}; "
-        f"removed {report.removed}; unchanged {report.unchanged}",
+        f"removed {report.removed}; unchanged {report.unchanged}"
+        + (f"; {report.history} audit rows carried over" if report.history else ""),
     )
     return EXIT_OK
 
@@ -191,6 +199,8 @@ async def cmd_restore(args: argparse.Namespace) -> int:
 async def cmd_check(args: argparse.Namespace) -> int:
     import sqlite3
 
+    if not _is_file(args.database):
+        raise UsageError("check inspects SQLite files; a server checks its own databases")
     database = await _open(args)
     try:
         settings = (await database.settings())["writer"]
@@ -269,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str, models: str | None) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("database", help="the SQLite file (or a sqlite:/// URL)")
+        sub.add_argument(
+            "database", help="the SQLite file, or a sqlite:/// or postgresql+asyncpg:// URL"
+        )
         if models == "required":
             sub.add_argument(
                 "--models",
@@ -301,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--mode", choices=MODES, default="append")
     sub.add_argument("--table", help="import one CSV file into this table")
     sub.add_argument("--actor", default="cli", help="the actor of the audit rows")
+    sub.add_argument(
+        "--keep-audit",
+        action="store_true",
+        help="also append the archive's audit trail (when moving a database)",
+    )
     sub.set_defaults(run=cmd_import)
 
     sub = command("backup", "Write a consistent copy of the live database.", None)

@@ -95,6 +95,8 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
 async def dump(database: AsyncDatabase, destination: Path) -> None:
     """``pg_dump`` the app's tables into ``destination`` (custom format), then list it back.
 
+    Without registered accessors, the whole schema is dumped.
+
     Raises:
         UnsupportedError: pg_dump or pg_restore is not on PATH.
         StorageError: pg_dump failed, or its archive does not list back.
@@ -104,8 +106,11 @@ async def dump(database: AsyncDatabase, destination: Path) -> None:
     schema = await _schema(database)
     env = {**os.environ, **database.server_environment()}
     command = [pg_dump, "--format=custom", "--no-owner", "--no-privileges", "--strict-names"]
-    for table in _tables(database):
-        command.append(f"--table={_quoted(schema)}.{_quoted(table.name)}")
+    if database.tables:
+        for table in _tables(database):
+            command.append(f"--table={_quoted(schema)}.{_quoted(table.name)}")
+    else:  # no models registered (the CLI without --models): the whole schema
+        command.append(f"--schema={_quoted(schema)}")
     command.append(f"--file={destination}")
     await anyio.to_thread.run_sync(_run, command, env, "pg_dump")
     await anyio.to_thread.run_sync(_run, [pg_restore, "--list", str(destination)], env, "check")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import itertools
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from collections.abc import Callable
 from typing import IO, Any, Literal
 
 import anyio
@@ -59,6 +61,7 @@ class ImportReport:
         imported: records written (inserted or changed), by table.
         removed: records removed first (``replace``), by table.
         unchanged: records already identical (``upsert``), by table.
+        history: audit rows carried over from the archive (``keep_audit``).
 
     """
 
@@ -66,6 +69,7 @@ class ImportReport:
     imported: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    history: int = 0
 
 
 class _CappedReader(io.RawIOBase):
@@ -312,15 +316,17 @@ async def import_zip(
     mode: Mode = "append",
     actor: str | None = None,
     limits: ZipLimits = ZipLimits(),
+    keep_audit: bool = False,
 ) -> ImportReport:
     """Import a zip made by :func:`~vstorage.io.export_zip` (or any zip of ``<table>.csv``).
 
     Every row is validated through its model, by the accessor's rules, and the whole import is
     one transaction on the writer: a bad row anywhere leaves the database exactly as it was, and
     the error names the file, the row and the field. ``vstorage_audit.csv`` in the archive is
-    skipped (the trail is not rewritten); each imported record gets an audit row with operation
-    ``import`` (and ``replace`` audits every removed record as ``delete``). Lifecycle hooks do
-    not run: an import restores data, it does not re-enact the operations that made it.
+    skipped unless ``keep_audit`` (the trail is not rewritten); each imported record gets an
+    audit row with operation ``import`` (and ``replace`` audits every removed record as
+    ``delete``). Lifecycle hooks do not run: an import restores data, it does not re-enact the
+    operations that made it.
 
     Args:
         database: an open database with the tables' accessors registered.
@@ -329,6 +335,9 @@ async def import_zip(
             the archive are emptied first), or ``upsert`` (insert new keys, update existing).
         actor: who imports (default: the ambient actor).
         limits: caps against zip bombs.
+        keep_audit: append the archive's audit rows (their times, actors and values; new
+            ids) to the trail first, in the same transaction: for moving a database to
+            another file or server with its history.
 
     Returns:
         Counts of what was imported, removed and left unchanged, by table.
@@ -361,7 +370,18 @@ async def import_zip(
             raw = _CappedReader(archive.open(info), info.file_size, info.filename)
             return _Rows(info.filename, io.BufferedReader(raw), accessors[name].table)
 
-        return await _import(database, [(accessors[n], open_rows) for n in order], mode, who)
+        history: Callable[[], _Rows] | None = None
+        if keep_audit and f"{AUDIT_TABLE_NAME}.csv" in members:
+
+            def open_history() -> _Rows:
+                info = archive.getinfo(f"{AUDIT_TABLE_NAME}.csv")
+                raw = _CappedReader(archive.open(info), info.file_size, info.filename)
+                return _Rows(info.filename, io.BufferedReader(raw), audit_table)
+
+            history = open_history
+
+        plan = [(accessors[n], open_rows) for n in order]
+        return await _import(database, plan, mode, who, history)
     finally:
         await anyio.to_thread.run_sync(archive.close)
 
@@ -404,15 +424,42 @@ async def import_csv(
     return await _import(accessor.database, [(accessor, open_rows)], mode, who)
 
 
+async def _carry_history(session: AsyncSession, open_rows: Callable[[], _Rows]) -> int:
+    """Append an archive's audit rows to the trail (ids are the trail's own)."""
+    rows = await anyio.to_thread.run_sync(open_rows)
+    count = 0
+    try:
+        while batch := await anyio.to_thread.run_sync(rows.batch):
+            entries = []
+            for number, values in batch:
+                values.pop("id", None)
+                missing = [c.name for c in audit_table.c if c.name != "id" and c.name not in values]
+                if missing and not set(missing) <= {"before", "after"}:
+                    raise DataImportError(rows.name, number, missing[0], "missing column")
+                try:
+                    values["timestamp"] = dt.datetime.fromisoformat(values["timestamp"])
+                except (TypeError, ValueError):
+                    raise DataImportError(rows.name, number, "timestamp", "not a time") from None
+                entries.append(values)
+            await session.execute(insert(audit_table), entries)
+            count += len(entries)
+    finally:
+        await anyio.to_thread.run_sync(rows.close)
+    return count
+
+
 async def _import(
     database: AsyncDatabase,
     plan: list[tuple[AsyncModelAccessor[Any], Any]],
     mode: str,
     actor: str,
+    history: Callable[[], _Rows] | None = None,
 ) -> ImportReport:
     report = ImportReport(mode)
     with use_actor(actor):
         async with database.transaction() as session:
+            if history is not None:
+                report.history = await _carry_history(session, history)
             imports = [_TableImport(acc, session, actor, mode) for acc, _ in plan]
             if mode == "replace":
                 for table_import in reversed(imports):
