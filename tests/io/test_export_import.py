@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Accessors
-from tests.models import Measurement, Mode
+from tests.models import Measurement, Mode, Recipe
 from vstorage import AsyncDatabase, ConflictError, DataImportError
 from vstorage.io import export_zip, import_csv, import_zip
 
@@ -322,3 +322,40 @@ async def test_decimal_column_round_trips_exactly(
         assert [m.amount for m in await b.measurements.all(order_by="key")] == values
     finally:
         await target.close()
+
+
+async def test_keep_audit_carries_the_trail_over(db: AsyncDatabase, tmp_path: Path) -> None:
+    source = AsyncDatabase(f"sqlite:///{tmp_path / 'source.db'}")
+    async with source:
+        old = Accessors(source)
+        await source.create_all()
+        bolt = await old.recipes.insert(Recipe(name="bolt"), actor="alice")
+        await old.recipes.update(bolt.id, speed=4, actor="bob")
+        await old.measurements.insert(
+            Measurement(
+                key="m1",
+                amount=decimal.Decimal("1.25"),
+                mode=Mode.AUTO,
+                payload={"a": [1, 2]},
+                blob=b"\x00\xff",
+                at_time=dt.time(7, 30),
+                on_day=dt.date(2026, 1, 2),
+                taken_at=dt.datetime(2026, 1, 2, 7, 30),
+            ),
+            actor="carol",
+        )
+        history = await source.read_audit(limit=None)
+        await export_zip(source, tmp_path / "export.zip")
+    Accessors(db)
+    await db.create_all()
+    report = await import_zip(db, tmp_path / "export.zip", keep_audit=True, actor="migration")
+    assert report.history == 3
+    trail = list(reversed(await db.read_audit(limit=None)))
+    carried = [(e.timestamp, e.component, e.record_id, e.operation, e.actor) for e in trail[:3]]
+    assert carried == [
+        (e.timestamp, e.component, e.record_id, e.operation, e.actor) for e in reversed(history)
+    ]
+    assert trail[1].before == history[1].before and trail[1].after == history[1].after
+    assert trail[2].after == history[0].after
+    assert [e.operation for e in trail[3:]] == ["import", "import"]
+    assert {e.actor for e in trail[3:]} == {"migration"}

@@ -14,6 +14,7 @@ from vstorage.accessor._model import ModelInfo, make_unique_partial
 from vstorage.accessor._raw import RawInserts
 from vstorage.accessor._raw_mutations import RawMutations
 from vstorage.accessor._raw_reads import RawGet
+from vstorage.accessor._server_inserts import ServerInserts
 from vstorage.accessor._session_ops import SessionOps
 from vstorage.accessor._validation import Validator
 from vstorage.database._context import WriteContext
@@ -78,6 +79,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         self._raw: RawInserts | None = None
         self._raw_get: RawGet | None = None
         self._mutations: RawMutations | None = None
+        self._server: ServerInserts | None = None
         if database is not None:
             database.register(self)
 
@@ -196,6 +198,7 @@ class AsyncModelAccessor(Generic[ModelT]):
         self._raw = None
         self._raw_get = None
         self._mutations = None
+        self._server = None
         for listener in self._commit_listeners:
             database.add_commit_listener(self._info.table.name, listener)
 
@@ -437,6 +440,16 @@ class AsyncModelAccessor(Generic[ModelT]):
             and database.dialect_name == "sqlite"
         )
 
+    def _server_path(self) -> bool:
+        """Inserts on PostgreSQL without hooks, outside a transaction: the compiled path."""
+        database = self.database
+        return (
+            database.dialect_name == "postgresql"
+            and not self._hooks.any_for("before_insert", "after_insert")
+            and not self._info.server_generated
+            and database.current_write() is None
+        )
+
     def _raw_mutations(self) -> RawMutations:
         if self._mutations is None:
             self._mutations = RawMutations(self._info, self.database.dialect)
@@ -528,6 +541,19 @@ class AsyncModelAccessor(Generic[ModelT]):
                 max_records=max_records,
             )
             stored = await self.database.run_raw(work)
+            return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
+        if self._server_path():
+            if self._server is None:
+                self._server = ServerInserts(self._info, self.database.dialect)
+            server_work = self._server.work(
+                prepared,
+                component=self.component,
+                actor=who,
+                audit=self.enable_auditing,
+                report=self.database.has_commit_listeners(self._info.table.name),
+                max_records=max_records,
+            )
+            stored = await self.database.run_server(server_work)
             return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
         async with self._write(who) as context:
             await self._ops.check_limit(context, len(items), max_records)

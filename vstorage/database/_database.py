@@ -20,7 +20,7 @@ from vstorage.database import _context
 from vstorage.database._audit import AuditEntry, audit_table
 from vstorage.database._errors import translate, translated
 from vstorage.database._jobs import Change, RawWork
-from vstorage.database._pool import PoolWriter
+from vstorage.database._pool import PoolWriter, ServerWork
 from vstorage.database._postgres import ServerOptions, advisory_key, server_info
 from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
 from vstorage.database._readers import RawReaders
@@ -401,6 +401,23 @@ class AsyncDatabase:
             raise error from outcome.error
         context.changes.extend(outcome.changes)
         return outcome.value
+
+    async def run_server(self, work: ServerWork) -> Any:
+        """PostgreSQL: run ``work(asyncpg_connection)`` as a unit of work of its own (internal).
+
+        The accessor's compiled path on PostgreSQL: ``work`` runs in a transaction on a writer
+        connection and returns ``(value, changes)``; ``value`` is returned after COMMIT.
+
+        Raises:
+            UnsupportedError: on SQLite, or inside ``transaction()`` (join it instead).
+            DatabaseClosedError: the database is not open.
+
+        """
+        writer = self._open_writer()
+        if not isinstance(writer, PoolWriter) or self.current_write() is not None:
+            raise UnsupportedError("run_server() is the PostgreSQL path outside transactions")
+        async with translated():
+            return await writer.run_server(work)
 
     def current_write(self) -> _context.WriteContext | None:
         """The write transaction of this database the current task is inside, if any."""

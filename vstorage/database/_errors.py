@@ -48,6 +48,12 @@ def translate(exc: BaseException) -> BaseException:
     original: BaseException = exc
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         original = exc.orig
+    elif type(exc).__module__.startswith("asyncpg"):
+        # Raised by asyncpg itself, on the compiled path: no SQLAlchemy wrapper around it.
+        sqlstate = getattr(exc, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return _postgresql(sqlstate, exc)
+        return StorageError(f"database error ({type(exc).__name__})")
     elif not isinstance(exc, (sqlite3.Error, sa_exc.SQLAlchemyError)):
         return exc
     message = str(original.args[0]) if getattr(original, "args", None) else type(original).__name__
@@ -88,7 +94,8 @@ def _integrity(message: str) -> VStorageError:
 
 def _postgresql(sqlstate: str, error: BaseException) -> BaseException:
     """Map a PostgreSQL error by its SQLSTATE; the server's message is not passed on."""
-    driver = error.__cause__  # the asyncpg exception, which names columns and constraints
+    # The asyncpg exception names columns and constraints; SQLAlchemy's wrapper chains it.
+    driver = error if hasattr(error, "column_name") else error.__cause__
     column = getattr(driver, "column_name", None)
     detail = getattr(error, "detail", None) or ""
     match = _KEY_FIELDS.search(detail)

@@ -16,16 +16,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from vstorage.database._jobs import Change, RawWork
 from vstorage.database._writer import WriterStats
-from vstorage.errors import DatabaseClosedError, UnsupportedError
+from vstorage.errors import DatabaseClosedError, StorageError, UnsupportedError
 
 logger = logging.getLogger("vstorage")
+
+# Runs on the event loop with a writer's asyncpg connection, inside its transaction; returns
+# the caller's result and the rows it changed.
+ServerWork = Callable[[Any], Awaitable[tuple[Any, list[Change]]]]
 
 
 class PoolWriter:
@@ -97,6 +101,42 @@ class PoolWriter:
             DatabaseClosedError: the writer is closed.
 
         """
+        async with self._unit():
+            started = time.perf_counter()
+            async with self._session(read_only) as session:
+                yield session
+            if not read_only:
+                self._committed(started)
+        if changes and not read_only:
+            self._on_commit(changes)
+
+    async def run_server(self, work: ServerWork) -> Any:
+        """Run ``work(connection)`` on a writer's asyncpg connection, in a transaction of its own.
+
+        ``work`` returns ``(value, changes)``; the value is returned after COMMIT.
+
+        Raises:
+            DatabaseClosedError: the writer is closed.
+
+        """
+        async with self._unit():
+            started = time.perf_counter()
+            async with self._engine.connect() as connection:
+                fairy = await connection.get_raw_connection()
+                driver: Any = fairy.driver_connection
+                value, changes = await _transact(connection, driver, work)
+            self._committed(started)
+        if changes:
+            self._on_commit(changes)
+        return value
+
+    def _committed(self, started: float) -> None:
+        self._transactions += 1
+        self._last_commit = time.perf_counter() - started
+
+    @contextlib.asynccontextmanager
+    async def _unit(self) -> AsyncIterator[None]:
+        """A writer slot for one unit of work, counted for close() and stats()."""
         if self._closed:
             raise DatabaseClosedError("the database is closed")
         self._inflight += 1
@@ -105,12 +145,7 @@ class PoolWriter:
             await self._take_slot()
             self._running += 1
             try:
-                started = time.perf_counter()
-                async with self._session(read_only) as session:
-                    yield session
-                if not read_only:
-                    self._transactions += 1
-                    self._last_commit = time.perf_counter() - started
+                yield
             finally:
                 self._running -= 1
                 self._slots.release()
@@ -118,8 +153,6 @@ class PoolWriter:
             self._inflight -= 1
             if self._inflight == 0:
                 self._drained.set()
-        if changes and not read_only:
-            self._on_commit(changes)
 
     async def _take_slot(self) -> None:
         while True:
@@ -174,3 +207,27 @@ class PoolWriter:
         """Refuse new work, let every waiting and running unit finish."""
         self._closed = True
         await self._drained.wait()
+
+
+async def _transact(connection: Any, driver: Any, work: ServerWork) -> tuple[Any, list[Change]]:
+    """BEGIN, ``work``, COMMIT on an asyncpg connection; never pools it mid-transaction."""
+    if driver.is_in_transaction():
+        await connection.invalidate()
+        raise StorageError("a writer connection was left inside a transaction; retry")
+    try:
+        await driver.execute("BEGIN")
+        result = await work(driver)
+        await driver.execute("COMMIT")
+    except asyncio.CancelledError:
+        # Cancelled mid-statement: the connection's state is unknown. Closing it makes the
+        # server roll back whatever was not committed.
+        await connection.invalidate()
+        raise
+    except BaseException:
+        try:
+            if driver.is_in_transaction():
+                await driver.execute("ROLLBACK")
+        except BaseException:
+            await connection.invalidate()
+        raise
+    return result

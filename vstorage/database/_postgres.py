@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -101,10 +102,19 @@ class ServerOptions:
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=3600,
-            pool_pre_ping=True,
             json_serializer=dumps,
             connect_args={"server_settings": settings},
         )
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _clean(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+            # A unit of work cancelled mid-statement may leave a connection inside a
+            # transaction; the next unit would run within it, and never commit. Such a
+            # connection is replaced, never lent.
+            driver = dbapi_connection.driver_connection
+            if driver.is_closed() or driver.is_in_transaction():
+                raise DisconnectionError("connection left inside a transaction")
+
         if reader:
             # One snapshot per read session (an export, a page and its total agree).
             return engine.execution_options(

@@ -8,9 +8,9 @@ import io
 import itertools
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from collections.abc import Callable
 from typing import IO, Any, Literal
 
 import anyio

@@ -1,0 +1,122 @@
+"""Inserts compiled once for PostgreSQL and run on a writer's asyncpg connection.
+
+The PostgreSQL counterpart of :mod:`vstorage.accessor._raw`: a session-level insert costs
+several SQLAlchemy round trips per record; this path sends the INSERT (with ``RETURNING`` of
+the generated key) and one ``executemany`` of the audit rows, in a transaction of its own.
+The SQL comes from SQLAlchemy's compiler for the asyncpg dialect, values are converted by the
+column types' own processors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import BigInteger, Dialect, bindparam, func, insert, select
+
+from vstorage.accessor._compiled import AUDIT_COLUMNS, Processor, bind_processor, compile_insert
+from vstorage.accessor._model import ModelInfo
+from vstorage.database._audit import audit_table
+from vstorage.database._jobs import Change
+from vstorage.database._postgres import advisory_key
+from vstorage.errors import RecordLimitError
+
+ServerWork = Callable[[Any], Awaitable[tuple[Any, list[Change]]]]
+
+
+class ServerInserts:
+    """Compiled INSERT statements of one model and of the audit table, for PostgreSQL."""
+
+    def __init__(self, info: ModelInfo, dialect: Dialect) -> None:
+        self._info = info
+        self._dialect = dialect
+        self._statements: dict[frozenset[str], tuple[str, list[tuple[str, Processor]]]] = {}
+        self._processors = {
+            field.column.name: bind_processor(field.column.type, dialect)
+            for field in info.fields.values()
+        }
+        self._audit_sql, order = compile_insert(audit_table, dialect, AUDIT_COLUMNS)
+        self._audit_plan = [
+            (AUDIT_COLUMNS.index(name), bind_processor(audit_table.c[name].type, dialect))
+            for name in order
+        ]
+        lock = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+        self._lock_sql = lock.compile(dialect=dialect).string
+        self._live_sql = info.live_count().compile(dialect=dialect).string
+        self._limit_key = advisory_key(f"vstorage.limit.{info.table.name}")
+
+    def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
+        statement = self._statements.get(keys)
+        if statement is None:
+            fields = self._info.fields
+            columns = [fields[key].column.name for key in keys]
+            query = insert(self._info.table)
+            if self._info.pk.key not in keys:
+                query = query.returning(self._info.pk.column)
+            compiled = query.compile(dialect=self._dialect, column_keys=columns)
+            by_column = self._info.by_column
+            plan = [
+                (by_column[name].key, self._processors[name]) for name in compiled.positiontup or []
+            ]
+            statement = self._statements[keys] = (compiled.string, plan)
+        return statement
+
+    def work(
+        self,
+        rows: list[dict[str, Any]],
+        *,
+        component: str,
+        actor: str,
+        audit: bool,
+        report: bool,
+        max_records: int | None = None,
+    ) -> ServerWork:
+        """Work inserting ``rows`` (attribute-keyed, validated) with one audit row each.
+
+        It returns the rows with their generated keys, and their changes when ``report``.
+        """
+        info = self._info
+        pk = info.pk.key
+        prepared = []
+        for row in rows:
+            if info.pk_generated and row.get(pk) is None:
+                row.pop(pk, None)
+            sql, plan = self._statement(frozenset(row))
+            params = [row[key] if proc is None else proc(row[key]) for key, proc in plan]
+            prepared.append((sql, params, row))
+        stamp = dt.datetime.now(dt.UTC)
+        table = info.table.name
+        audit_sql, audit_plan = self._audit_sql, self._audit_plan
+        lock_sql, live_sql, limit_key = self._lock_sql, self._live_sql, self._limit_key
+
+        async def run(connection: Any) -> tuple[Any, list[Change]]:
+            if max_records is not None:
+                # Serialized with every other limited write to the table, then counted.
+                await connection.execute(lock_sql, limit_key)
+                if await connection.fetchval(live_sql) + len(prepared) > max_records:
+                    raise RecordLimitError(max_records)
+            stored_rows = []
+            for sql, params, row in prepared:
+                if pk in row:
+                    await connection.execute(sql, *params)
+                    stored_rows.append(row)
+                else:
+                    stored_rows.append({pk: await connection.fetchval(sql, *params), **row})
+            if audit:
+                entries = []
+                for stored in stored_rows:
+                    values = (stamp, component, str(stored[pk]), "create", actor, None, stored)
+                    entries.append(
+                        [
+                            values[i] if proc is None or values[i] is None else proc(values[i])
+                            for i, proc in audit_plan
+                        ]
+                    )
+                await connection.executemany(audit_sql, entries)
+            changes = (
+                [Change(table, "create", stored, None) for stored in stored_rows] if report else []
+            )
+            return stored_rows, changes
+
+        return run
