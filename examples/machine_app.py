@@ -145,8 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--db", default="machine.db", help="SQLite file (created if missing)")
+    parser.add_argument(
+        "--url",
+        help="a database URL instead of --db, e.g. postgresql+asyncpg://127.0.0.1/test "
+        "(needs the postgres extra)",
+    )
     args: Any = parser.parse_args(argv)
-    app = build_app(f"sqlite:///{args.db}")
+    app = build_app(args.url or f"sqlite:///{args.db}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
