@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from hypothesis.stateful import (
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tests.conftest import NO_POSTGRES, POSTGRES_URL, drop_schema
 from vstorage import (
     AsyncDatabase,
     AsyncModelAccessor,
@@ -151,6 +153,7 @@ class AccessorMachine(RuleBasedStateMachine):
 
     item_cls: type[Any] = SoftItem
     with_hooks = False
+    on_server = False  # PostgreSQL (VSTORAGE_TEST_POSTGRES_URL), each example in its own schema
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,7 +167,12 @@ class AccessorMachine(RuleBasedStateMachine):
         self.failing_stage: str | None = None
         self.loop = asyncio.new_event_loop()
         self.tmp = Path(tempfile.mkdtemp(prefix="vstorage-stateful-"))
-        self.db = AsyncDatabase(f"sqlite:///{self.tmp / 'state.db'}", readers=2)
+        self.schema: str | None = None
+        if self.on_server:
+            self.schema = f"t_{uuid.uuid4().hex[:16]}"
+            self.db = AsyncDatabase(POSTGRES_URL, schema=self.schema, readers=2, writers=4)
+        else:
+            self.db = AsyncDatabase(f"sqlite:///{self.tmp / 'state.db'}", readers=2)
         try:
             self.acc = AsyncModelAccessor(self.item_cls, self.component, database=self.db)
             self.acc.after_commit()(self.commits.append)
@@ -206,6 +214,8 @@ class AccessorMachine(RuleBasedStateMachine):
         finally:
             self.loop.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.schema is not None:
+                drop_schema(self.schema)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -720,6 +730,26 @@ class HardDeleteAccessorMachine(AccessorMachine):
     item_cls = HardItem
 
 
+class ServerAccessorMachine(AccessorMachine):
+    """Soft delete on PostgreSQL: compiled inserts, the session path for everything else."""
+
+    on_server = True
+
+
+class ServerHookedAccessorMachine(AccessorMachine):
+    """Hooks on every event, on PostgreSQL."""
+
+    on_server = True
+    with_hooks = True
+
+
+class ServerHardDeleteAccessorMachine(AccessorMachine):
+    """Hard delete on PostgreSQL."""
+
+    on_server = True
+    item_cls = HardItem
+
+
 _SETTINGS = settings(
     max_examples=30,
     stateful_step_count=25,
@@ -733,3 +763,11 @@ TestSoftDeleteWithHooks = HookedAccessorMachine.TestCase
 TestSoftDeleteWithHooks.settings = _SETTINGS
 TestHardDelete = HardDeleteAccessorMachine.TestCase
 TestHardDelete.settings = _SETTINGS
+
+_ON_SERVER = pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+TestServerSoftDelete = _ON_SERVER(ServerAccessorMachine.TestCase)
+TestServerSoftDelete.settings = _SETTINGS
+TestServerSoftDeleteWithHooks = _ON_SERVER(ServerHookedAccessorMachine.TestCase)
+TestServerSoftDeleteWithHooks.settings = _SETTINGS
+TestServerHardDelete = _ON_SERVER(ServerHardDeleteAccessorMachine.TestCase)
+TestServerHardDelete.settings = _SETTINGS

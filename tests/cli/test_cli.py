@@ -25,9 +25,9 @@ import subprocess
 import sys
 import time
 import types
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator

@@ -60,13 +60,16 @@ async def test_a_long_transaction_does_not_hold_other_writers_back(
             await release.wait()
 
     slow = asyncio.create_task(long_transaction())
-    await inside.wait()
-    # On the writer pool other units of work commit meanwhile (SQLite would queue them).
-    others = await asyncio.gather(*(acc.recipes.insert(Recipe(name=f"r{i}")) for i in range(5)))
-    assert len(others) == 5 and db.stats().active == 1
-    assert "slow" not in {r.name for r in await acc.recipes.all()}  # not committed yet
-    release.set()
-    await slow
+    try:
+        await inside.wait()
+        # On the writer pool other units of work commit meanwhile (SQLite would queue them).
+        inserts = (acc.recipes.insert(Recipe(name=f"r{i}")) for i in range(5))
+        others = await asyncio.gather(*inserts)
+        assert len(others) == 5 and db.stats().active == 1
+        assert "slow" not in {r.name for r in await acc.recipes.all()}  # not committed yet
+    finally:
+        release.set()
+        await slow
     assert "slow" in {r.name for r in await acc.recipes.all()}
 
 
@@ -131,3 +134,15 @@ async def test_synchronous_normal_turns_synchronous_commit_off(place: object) ->
         async with db.transaction() as session:
             setting = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
         assert setting == "off"
+
+
+async def test_explicit_keys_move_the_key_sequence_on(acc: Accessors, db: AsyncDatabase) -> None:
+    from tests.models import Alarm
+
+    await acc.alarms.insert(Alarm(id=5, code="given"))  # compiled path
+    assert (await acc.alarms.insert(Alarm(code="next"))).id == 6
+    await acc.recipes.save(Recipe(id=9, name="saved"))  # session path
+    assert (await acc.recipes.insert(Recipe(name="after"))).id == 10
+    async with db.transaction():
+        await acc.alarms.insert(Alarm(id=3, code="lower"))  # never moves the sequence back
+    assert (await acc.alarms.insert(Alarm(code="last"))).id == 7

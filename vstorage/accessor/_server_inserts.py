@@ -19,7 +19,7 @@ from vstorage.accessor._compiled import AUDIT_COLUMNS, Processor, bind_processor
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table
 from vstorage.database._jobs import Change
-from vstorage.database._postgres import advisory_key
+from vstorage.database._postgres import advisory_key, sequence_advance
 from vstorage.errors import RecordLimitError
 
 ServerWork = Callable[[Any], Awaitable[tuple[Any, list[Change]]]]
@@ -45,6 +45,12 @@ class ServerInserts:
         self._lock_sql = lock.compile(dialect=dialect).string
         self._live_sql = info.live_count().compile(dialect=dialect).string
         self._limit_key = advisory_key(f"vstorage.limit.{info.table.name}")
+        advance = sequence_advance(info.table, dialect) if info.pk_generated else None
+        self._advance_sql = (
+            None
+            if advance is None
+            else advance.compile(dialect=dialect, compile_kwargs={"literal_binds": True}).string
+        )
 
     def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
         statement = self._statements.get(keys)
@@ -89,6 +95,7 @@ class ServerInserts:
         table = info.table.name
         audit_sql, audit_plan = self._audit_sql, self._audit_plan
         lock_sql, live_sql, limit_key = self._lock_sql, self._live_sql, self._limit_key
+        advance_sql = self._advance_sql
 
         async def run(connection: Any) -> tuple[Any, list[Change]]:
             if max_records is not None:
@@ -97,12 +104,16 @@ class ServerInserts:
                 if await connection.fetchval(live_sql) + len(prepared) > max_records:
                     raise RecordLimitError(max_records)
             stored_rows = []
+            explicit = False
             for sql, params, row in prepared:
                 if pk in row:
                     await connection.execute(sql, *params)
                     stored_rows.append(row)
+                    explicit = True
                 else:
                     stored_rows.append({pk: await connection.fetchval(sql, *params), **row})
+            if explicit and advance_sql is not None:
+                await connection.execute(advance_sql)  # the key sequence moves past given keys
             if audit:
                 entries = []
                 for stored in stored_rows:

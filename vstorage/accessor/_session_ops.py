@@ -126,6 +126,9 @@ class SessionOps:
         else:
             await session.execute(statement)
         stored = {key: stored[key] for key in self._info.fields if key in stored}
+        if self._info.pk_generated and values.get(self._info.pk.key) is not None:
+            # An explicit key: a PostgreSQL key sequence must move past it.
+            await context.database.advance_sequences([self._info.table])
         self._info.assign(instance, stored)
         await self._record(context, "create", stored[self._info.pk.key], actor, None, stored)
         await self._hooks.run("after_insert", session, instance)

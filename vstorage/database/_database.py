@@ -21,7 +21,12 @@ from vstorage.database._audit import AuditEntry, audit_table
 from vstorage.database._errors import translate, translated
 from vstorage.database._jobs import Change, RawWork
 from vstorage.database._pool import PoolWriter, ServerWork
-from vstorage.database._postgres import ServerOptions, advisory_key, server_info
+from vstorage.database._postgres import (
+    ServerOptions,
+    advisory_key,
+    sequence_advance,
+    server_info,
+)
 from vstorage.database._pragmas import PragmaPlan, Settings, read_settings
 from vstorage.database._readers import RawReaders
 from vstorage.database._url import Target, parse_url
@@ -495,7 +500,8 @@ class AsyncDatabase:
         """Move key sequences past the largest key, after rows were written with their keys.
 
         PostgreSQL only (SQLite's keys follow the largest one by themselves); runs inside the
-        current transaction. Tables without an integer autoincrement key are skipped.
+        current transaction; a sequence never moves backwards. Tables without an integer
+        autoincrement key are skipped. Accessor inserts with an explicit key call it.
 
         Raises:
             ConfigurationError: called outside ``transaction()``.
@@ -507,19 +513,10 @@ class AsyncDatabase:
         if self._target.backend != "postgresql":
             return
         for table in tables:
-            column = table.autoincrement_column
-            if column is None:
-                continue
-            name = self.dialect.identifier_preparer.format_table(table)
-            statement = select(
-                func.setval(
-                    func.pg_get_serial_sequence(name, column.name),
-                    func.coalesce(func.max(column), 0) + 1,
-                    False,
-                )
-            ).select_from(table)
-            async with translated():
-                await context.session.execute(statement)
+            statement = sequence_advance(table, self.dialect)
+            if statement is not None:
+                async with translated():
+                    await context.session.execute(statement)
 
     @property
     def reads_lock_rows(self) -> bool:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Dialect, Select, String, Table, event, func, literal, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -27,6 +27,26 @@ def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_xact_lock`` from a name."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def sequence_advance(table: Table, dialect: Dialect) -> Select[tuple[int]] | None:
+    """A SELECT moving ``table``'s key sequence past its largest key, never backwards.
+
+    ``None`` when the table has no integer autoincrement key. Keys given explicitly do not
+    advance a PostgreSQL sequence by themselves; without this, the next generated key could be
+    one already taken.
+    """
+    column = table.autoincrement_column
+    if column is None:
+        return None
+    sequence = func.pg_get_serial_sequence(
+        literal(dialect.identifier_preparer.format_table(table), String),
+        literal(column.name, String),
+    )
+    last = func.greatest(
+        func.coalesce(func.max(column), 0), func.coalesce(func.pg_sequence_last_value(sequence), 0)
+    )
+    return select(func.setval(sequence, func.greatest(last, 1), last >= 1)).select_from(table)
 
 
 def quote(name: str) -> str:
