@@ -146,3 +146,24 @@ async def test_explicit_keys_move_the_key_sequence_on(acc: Accessors, db: AsyncD
     async with db.transaction():
         await acc.alarms.insert(Alarm(id=3, code="lower"))  # never moves the sequence back
     assert (await acc.alarms.insert(Alarm(code="last"))).id == 7
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"port": 1}, "cannot reach the database server"),
+        ({"database": "vstorage_no_such_database"}, "does not exist"),
+    ],
+)
+async def test_an_unreachable_server_is_a_storage_error(
+    change: dict[str, object], message: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from vstorage import StorageError
+
+    url = make_url(POSTGRES_URL).set(**change).render_as_string(False)  # type: ignore[arg-type]
+    db = AsyncDatabase(url)
+    with pytest.raises(StorageError, match=message):
+        await db.connect()
+    assert not db.is_open

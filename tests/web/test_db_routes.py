@@ -98,3 +98,14 @@ def _refs(node: Any) -> list[str]:
     if isinstance(node, list):
         return [r for value in node for r in _refs(value)]
     return []
+
+
+async def test_diagrams_name_types_as_the_database_does(web: Web) -> None:
+    svg = (await web.client.get("/db/diagram.svg")).text
+    mermaid = (await web.client.get("/db/diagram.mmd")).text
+    if web.db.dialect_name == "postgresql":
+        assert "timestamp : TIMESTAMP WITH TIME ZONE" in svg and "JSONB" in svg
+        assert "JSONB after" in mermaid
+    else:
+        assert "timestamp : DATETIME" in svg and "JSONB" not in svg
+        assert "TEXT after" in mermaid

@@ -34,6 +34,7 @@ from vstorage.database._writer import Writer, WriterStats, run_raw_group
 from vstorage.errors import (
     ConfigurationError,
     DatabaseClosedError,
+    StorageError,
     UnsupportedError,
     ValidationError,
 )
@@ -250,6 +251,8 @@ class AsyncDatabase:
             await options.prepare(self._writer_engine)
             async with self._reader_engine.connect():
                 pass
+        except OSError as exc:  # refused, unreachable, DNS: raised by asyncpg as it is
+            raise StorageError(f"cannot reach the database server ({exc.strerror or exc})") from exc
         except Exception as exc:
             raise translate(exc) from exc
         self._writer = PoolWriter(

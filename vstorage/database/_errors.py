@@ -124,6 +124,12 @@ def _postgresql(sqlstate: str, error: BaseException) -> BaseException:
         return ValidationError.single(column or "value", "the database refused the value")
     if sqlstate in _BUSY_STATES:
         return DatabaseBusyError(_BUSY_STATES[sqlstate])
+    if sqlstate.startswith("08"):
+        return StorageError("the connection to the database server failed")
+    if sqlstate.startswith("28"):
+        return StorageError("the database server refused the login")
+    if sqlstate == "3D000":
+        return StorageError("the database does not exist on the server")
     return StorageError(f"database error (SQLSTATE {sqlstate})")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy.dialects import sqlite
 
 _COLUMNS_PER_ROW = 3
@@ -19,9 +19,9 @@ _GAP_Y = 50
 _MARGIN = 20
 
 
-def _type_name(column: object) -> str:
+def _type_name(column: object, dialect: Dialect | None) -> str:
     try:
-        return str(column.type.compile(dialect=sqlite.dialect()))  # type: ignore[attr-defined]
+        return str(column.type.compile(dialect=dialect or sqlite.dialect()))  # type: ignore[attr-defined]
     except Exception:
         return type(column.type).__name__.upper()  # type: ignore[attr-defined]
 
@@ -52,8 +52,11 @@ def _layout(tables: list[Table]) -> list[_Box]:
     return boxes
 
 
-def svg_diagram(tables: Iterable[Table]) -> str:
+def svg_diagram(tables: Iterable[Table], dialect: Dialect | None = None) -> str:
     """An SVG picture of ``tables``: columns with types, keys marked, foreign keys drawn.
+
+    Column types are named as ``dialect`` (default SQLite) spells them: pass
+    ``db.dialect`` for the database's own names (``TIMESTAMP WITH TIME ZONE``, ``JSONB``...).
 
     Example:
         >>> svg = svg_diagram(db.tables.values())
@@ -70,7 +73,7 @@ def svg_diagram(tables: Iterable[Table]) -> str:
         "<style>.t{font-weight:bold;fill:#fff}.pk{font-weight:bold}.fk{fill:#1d4ed8}</style>",
     ]
     for box in boxes:
-        parts.extend(_draw_box(box))
+        parts.extend(_draw_box(box, dialect))
     for box in boxes:
         for fk in box.table.foreign_keys:
             target = by_name.get(fk.column.table.name)
@@ -80,7 +83,7 @@ def svg_diagram(tables: Iterable[Table]) -> str:
     return "\n".join(parts)
 
 
-def _draw_box(box: _Box) -> list[str]:
+def _draw_box(box: _Box, dialect: Dialect | None) -> list[str]:
     table = box.table
     out = [
         f'<g class="table" data-table="{escape(table.name)}">',
@@ -98,7 +101,7 @@ def _draw_box(box: _Box) -> list[str]:
         if column.foreign_keys:
             marks.append("FK")
         css = "pk" if column.primary_key else ("fk" if column.foreign_keys else "")
-        label = f"{column.name} : {_type_name(column)}"
+        label = f"{column.name} : {_type_name(column, dialect)}"
         out.append(f'<text class="{css}" x="{box.x + 8}" y="{y}">{escape(label)}</text>')
         if marks:
             out.append(
@@ -129,8 +132,8 @@ def _word(text: str) -> str:
     return re.sub(r"\W+", "_", text).strip("_") or "x"
 
 
-def mermaid_er(tables: Iterable[Table]) -> str:
-    """The schema as Mermaid ``erDiagram`` text.
+def mermaid_er(tables: Iterable[Table], dialect: Dialect | None = None) -> str:
+    """The schema as Mermaid ``erDiagram`` text (types named as by ``dialect``, default SQLite).
 
     Example:
         >>> print(mermaid_er(db.tables.values()))
@@ -145,7 +148,9 @@ def mermaid_er(tables: Iterable[Table]) -> str:
                 k for k, on in (("PK", column.primary_key), ("FK", bool(column.foreign_keys))) if on
             )
             suffix = f" {keys}" if keys else ""
-            lines.append(f"        {_word(_type_name(column))} {_word(column.name)}{suffix}")
+            lines.append(
+                f"        {_word(_type_name(column, dialect))} {_word(column.name)}{suffix}"
+            )
         lines.append("    }")
     names = {t.name for t in ordered}
     for table in ordered:

@@ -258,12 +258,17 @@ class DbEndpoints:
     async def diagram_svg(self, request: Request) -> Response:
         """``GET /db/diagram.svg``: the schema as SVG."""
         await self.policy.allow(request, "db.read")
-        return Response(svg_diagram(self._tables()), media_type="image/svg+xml")
+        return Response(
+            svg_diagram(self._tables(), self.database.dialect), media_type="image/svg+xml"
+        )
 
     async def diagram_mermaid(self, request: Request) -> Response:
         """``GET /db/diagram.mmd``: the schema as Mermaid ER text."""
         await self.policy.allow(request, "db.read")
-        return Response(mermaid_er(self._tables()), media_type="text/plain; charset=utf-8")
+        return Response(
+            mermaid_er(self._tables(), self.database.dialect),
+            media_type="text/plain; charset=utf-8",
+        )
 
     def routes(self) -> list[Route]:
         """The routes of ``/db``."""
