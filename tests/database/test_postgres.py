@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import POSTGRES_URL, Accessors
+from tests.conftest import NO_POSTGRES, POSTGRES_URL, Accessors
 from tests.models import Counter, Recipe
 from vstorage import AsyncDatabase, ConfigurationError, DatabaseBusyError
 
-pytestmark = pytest.mark.postgresql_only
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)]
 
 
 async def _scalar(db: AsyncDatabase, sql: str, **params: object) -> object:
@@ -115,11 +115,11 @@ async def test_a_deadlock_is_a_busy_error_and_the_other_side_commits(
 
 
 def test_server_options_are_checked() -> None:
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="schema must be"):
         AsyncDatabase(POSTGRES_URL, schema="bad name; drop")
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="writers must be"):
         AsyncDatabase(POSTGRES_URL, writers=0)
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="synchronous must be"):
         AsyncDatabase(POSTGRES_URL, synchronous="sometimes")
 
 
