@@ -963,17 +963,26 @@ def test_a_sqlite_file_migrates_into_postgresql_with_export_and_import(
     live, archive = tmp_path / "live.db", tmp_path / "machine-export.zip"
     seed(live)
     expected_audit = len(audit(live))
+    # A bare postgresql:// URL, with the schema in it.
+    target = server_database.replace("postgresql+asyncpg://", "postgresql://") + "?schema=line_3"
     assert cli("export", live, "-o", archive, "--models", MODELS) == 0
-    assert cli("import", server_database, archive, "--keep-audit", "--models", MODELS) == 0
+    assert cli("import", target, archive, "--keep-audit", "--models", MODELS) == 0
     assert f"{expected_audit} audit rows carried over" in capsys.readouterr().out
-    assert cli("check", server_database) == 2  # SQLite files only
+    assert cli("check", target) == 2  # SQLite files only
     assert "check inspects SQLite files" in capsys.readouterr().err
-    assert cli("backup", server_database, tmp_path / "server.dump") == 0
+    assert cli("diagram", target, "--format", "mermaid") == 0  # reflected from the server
+    diagram = capsys.readouterr().out
+    assert "parts {" in diagram and "JSONB after" in diagram
+    # A backup without --models (every table of the schema) restores with them.
+    assert cli("backup", target, tmp_path / "server.dump") == 0
     assert (tmp_path / "server.dump").read_bytes()[:5] == b"PGDMP"
+    restore_args = ("restore", target, tmp_path / "server.dump", "--models", MODELS)
+    assert cli(*restore_args, "--dry-run") == 0, capsys.readouterr().err
+    assert "passed every check" in capsys.readouterr().out
 
     async def read_back() -> tuple[list[Any], int, Any]:
         models = fresh_models()
-        async with AsyncDatabase(server_database) as db:
+        async with AsyncDatabase(target) as db:
             db.register(models.stations)
             db.register(models.parts)
             rows = [

@@ -121,6 +121,16 @@ def test_server_options_are_checked() -> None:
         AsyncDatabase(POSTGRES_URL, writers=0)
     with pytest.raises(ConfigurationError, match="synchronous must be"):
         AsyncDatabase(POSTGRES_URL, synchronous="sometimes")
+    with pytest.raises(ConfigurationError, match="reserved"):
+        AsyncDatabase(POSTGRES_URL, schema="pg_line")
+    with pytest.raises(ConfigurationError, match="1 to 63"):
+        AsyncDatabase(POSTGRES_URL, schema="a" * 64)
+    with pytest.raises(ConfigurationError, match="different schemas"):
+        AsyncDatabase(f"{POSTGRES_URL}?schema=line_1", schema="line_2")
+    bare = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    chosen = AsyncDatabase(f"{bare}?schema=line_1")
+    assert chosen.schema == "line_1" and chosen.url.startswith("postgresql+asyncpg://")
+    assert "schema" not in chosen.url
 
 
 async def test_synchronous_normal_turns_synchronous_commit_off(place: object) -> None:

@@ -231,10 +231,13 @@ async def cmd_check(args: argparse.Namespace) -> int:
 
 async def cmd_diagram(args: argparse.Namespace) -> int:
     from sqlalchemy import MetaData, create_engine
+    from sqlalchemy.dialects import postgresql
 
+    # Types are named as the database names them.
+    dialect: Any = None if _is_file(args.database) else postgresql.dialect()  # type: ignore[no-untyped-call]
     if args.models:
         tables = [a.table for a in load_accessors(args.models)]
-    else:
+    elif _is_file(args.database):
         if not Path(_file(args.database)).exists():
             raise UsageError(f"no database file at {args.database}")
         engine = create_engine(_url(args.database))
@@ -244,13 +247,30 @@ async def cmd_diagram(args: argparse.Namespace) -> int:
         finally:
             engine.dispose()
         tables = list(metadata.tables.values())
-    text = svg_diagram(tables) if args.format == "svg" else mermaid_er(tables)
+    else:
+        tables, dialect = await _server_tables(args)
+    text = svg_diagram(tables, dialect) if args.format == "svg" else mermaid_er(tables, dialect)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         _print(args, f"diagram written to {args.output}")
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+async def _server_tables(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The tables of a server database's schema, reflected, and the server's dialect."""
+    from sqlalchemy import MetaData
+
+    database = await _open(args)
+    try:
+        metadata = MetaData()
+        async with database.read() as session:
+            connection = await session.connection()
+            await connection.run_sync(lambda sync: metadata.reflect(sync))
+        return list(metadata.tables.values()), database.dialect
+    finally:
+        await database.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -76,8 +76,9 @@ class AsyncDatabase:
             reads are served in turn by the writer connection).
         writers: PostgreSQL only: writer connections, i.e. units of work running at once
             (default 8). SQLite always has exactly one writer.
-        schema: PostgreSQL only: the schema the tables live in (created if missing);
-            default the server's search path (usually ``public``).
+        schema: PostgreSQL only: the schema the tables live in (created if missing); the
+            URL can give it too (``?schema=line_3``). Default: the server's search path
+            (usually ``public``).
         synchronous: ``"full"`` (default: durable across power loss) or ``"normal"``
             (a power cut may lose the last transactions, never corrupt the database). On
             PostgreSQL ``"normal"`` sets ``synchronous_commit = off``.
@@ -117,10 +118,12 @@ class AsyncDatabase:
         if max_queue < 1 or max_group < 1:
             raise ConfigurationError("max_queue and max_group must be at least 1")
         self._target: Target = parse_url(url)
+        if schema is not None and self._target.schema not in (None, schema):
+            raise ConfigurationError("the URL and schema= name different schemas")
         self._server = ServerOptions.build(
             self._target.backend,
             writers=writers,
-            schema=schema,
+            schema=schema if schema is not None else self._target.schema,
             synchronous=synchronous,
             lock_timeout_ms=busy_timeout_ms,
         )

@@ -23,6 +23,15 @@ DEFAULT_WRITERS = 8
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+def _check_schema(schema: object) -> None:
+    if not isinstance(schema, str) or not _SCHEMA.match(schema):
+        raise ConfigurationError(
+            "schema must be 1 to 63 letters, digits and underscores, not starting with a digit"
+        )
+    if schema.lower().startswith("pg_"):
+        raise ConfigurationError("schema names starting with pg_ are reserved by PostgreSQL")
+
+
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_xact_lock`` from a name."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
@@ -94,12 +103,10 @@ class ServerOptions:
                 raise ConfigurationError("schema= is a PostgreSQL option")
             return cls(1, None, "on", lock_timeout_ms)
         count = DEFAULT_WRITERS if writers is None else writers
-        if count < 1:
-            raise ConfigurationError("writers must be at least 1")
-        if schema is not None and not _SCHEMA.match(schema):
-            raise ConfigurationError(
-                "schema must be letters, digits and underscores, not starting with a digit"
-            )
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ConfigurationError("writers must be an integer of at least 1")
+        if schema is not None:
+            _check_schema(schema)
         if lock_timeout_ms < 0:
             raise ConfigurationError("busy_timeout_ms must be >= 0")
         commit = {"full": "on", "normal": "off"}.get(synchronous.lower())

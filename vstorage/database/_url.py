@@ -21,6 +21,7 @@ class Target:
         backend: ``"sqlite"`` or ``"postgresql"``.
         path: the SQLite file path; ``None`` for an in-memory database or a server.
         memory: True for an in-memory database shared by every connection of this instance.
+        schema: PostgreSQL: the ``schema`` query parameter of the URL, if any.
 
     """
 
@@ -28,13 +29,15 @@ class Target:
     backend: str
     path: str | None
     memory: bool
+    schema: str | None = None
 
 
 def parse_url(url: str) -> Target:
     """Parse a SQLite URL (``sqlite:///path``, ``sqlite:///:memory:``) or a PostgreSQL one.
 
     PostgreSQL URLs are ``postgresql://`` or ``postgresql+asyncpg://``; both connect with
-    asyncpg (the ``vstorage[postgres]`` extra).
+    asyncpg (the ``vstorage[postgres]`` extra). A ``schema`` query parameter
+    (``...?schema=line_3``) chooses the schema.
 
     Raises:
         ConfigurationError: the URL is malformed, names a backend or driver vstorage does not
@@ -70,20 +73,20 @@ def parse_url(url: str) -> Target:
 
 
 def _postgresql(parsed: URL) -> Target:
-    driver = parsed.get_driver_name()
-    if driver not in ("psycopg2", "asyncpg"):  # psycopg2 is what a bare postgresql:// names
+    # A bare postgresql:// names no driver of the user's choosing: asyncpg serves it.
+    if parsed.drivername not in ("postgresql", "postgresql+asyncpg"):
         raise ConfigurationError(
-            f"unsupported PostgreSQL driver {driver!r}; use postgresql+asyncpg://host/database"
+            f"unsupported PostgreSQL driver in {parsed.drivername!r}; "
+            "use postgresql+asyncpg://host/database"
         )
     if importlib.util.find_spec("asyncpg") is None:
         raise ConfigurationError("PostgreSQL needs asyncpg: pip install 'vstorage[postgres]'")
     if not parsed.database:
         raise ConfigurationError(
-            "a PostgreSQL URL must name a database: postgresql+asyncpg://host/db"
+            "a PostgreSQL URL must name a database: postgresql+asyncpg://host/database"
         )
-    return Target(
-        url=parsed.set(drivername="postgresql+asyncpg"),
-        backend="postgresql",
-        path=None,
-        memory=False,
-    )
+    schema = parsed.query.get("schema")
+    if isinstance(schema, tuple):
+        raise ConfigurationError("the URL gives schema more than once")
+    url = parsed.set(drivername="postgresql+asyncpg").difference_update_query(["schema"])
+    return Target(url=url, backend="postgresql", path=None, memory=False, schema=schema)

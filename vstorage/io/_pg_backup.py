@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vstorage.database import AsyncDatabase
@@ -95,7 +95,7 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
 async def dump(database: AsyncDatabase, destination: Path) -> None:
     """``pg_dump`` the app's tables into ``destination`` (custom format), then list it back.
 
-    Without registered accessors, the whole schema is dumped.
+    Without registered accessors, every table of the schema is dumped.
 
     Raises:
         UnsupportedError: pg_dump or pg_restore is not on PATH.
@@ -107,10 +107,15 @@ async def dump(database: AsyncDatabase, destination: Path) -> None:
     env = {**os.environ, **database.server_environment()}
     command = [pg_dump, "--format=custom", "--no-owner", "--no-privileges", "--strict-names"]
     if database.tables:
-        for table in _tables(database):
-            command.append(f"--table={_quoted(schema)}.{_quoted(table.name)}")
-    else:  # no models registered (the CLI without --models): the whole schema
-        command.append(f"--schema={_quoted(schema)}")
+        names = [table.name for table in _tables(database)]
+    else:  # no models registered (the CLI without --models): every table of the schema
+        async with database.read() as session:
+            found = await session.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            )
+            names = sorted(found.scalars())
+    for name in names:
+        command.append(f"--table={_quoted(schema)}.{_quoted(name)}")
     command.append(f"--file={destination}")
     await anyio.to_thread.run_sync(_run, command, env, "pg_dump")
     await anyio.to_thread.run_sync(_run, [pg_restore, "--list", str(destination)], env, "check")
