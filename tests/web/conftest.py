@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +34,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_web(kind: str, place: Place) -> Any:
+def make_web(kind: str, place: Place, tmp_path: Path) -> Any:
     @contextlib.asynccontextmanager
     async def make(**options: Any) -> AsyncIterator[Web]:
         app: Starlette = FastAPI() if kind == "fastapi" else Starlette()
@@ -45,6 +46,7 @@ def make_web(kind: str, place: Place) -> Any:
         if hooks is not None:
             hooks(recipes, alarms)
         database = options.pop("database", None) or place.database()
+        options.setdefault("safety_backup_dir", tmp_path)
         db = bootstrap(
             app, accessors=[recipes, alarms, runs, measurements], database=database, **options
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ def bootstrap(
     default_actor: str | None = None,
     permission: Permission | None = None,
     db_permission: Permission | None = None,
+    safety_backup_dir: str | Path | None = None,
     **database_options: Any,
 ) -> AsyncDatabase:
     """Give a Starlette or FastAPI app its storage, in one call, before it starts.
@@ -47,7 +49,7 @@ def bootstrap(
     Args:
         app: the Starlette or FastAPI application (not started yet).
         accessors: the accessors to register and expose.
-        database_url: used when ``database`` is not given.
+        database_url: used when ``database`` is not given (SQLite or PostgreSQL).
         database: an ``AsyncDatabase`` to use instead of creating one.
         create_tables: create missing tables on startup.
         max_records_per_model: refuse creation (409) beyond this many live records per model.
@@ -57,6 +59,7 @@ def bootstrap(
         permission: ``permission(request, action) -> bool`` for the CRUD routes.
         db_permission: the same for ``/db`` (defaults to ``permission``); protect ``/db`` in
             production.
+        safety_backup_dir: where ``/db/restore`` keeps its safety backup (see ``db_routes``).
         **database_options: passed to ``AsyncDatabase`` (``readers``, ``synchronous``, ...).
 
     Returns:
@@ -100,6 +103,7 @@ def bootstrap(
                 permission=db_permission or permission,
                 actor_resolver=actor_resolver,
                 default_actor=default_actor,
+                safety_backup_dir=safety_backup_dir,
             )
         )
     _add_openapi(app, openapi_document(accessors, include_db=enable_db_router))

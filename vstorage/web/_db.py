@@ -71,8 +71,10 @@ class DbEndpoints:
         default_limit: int,
         max_limit: int,
         max_upload_bytes: int,
+        safety_backup_dir: str | Path | None = None,
     ) -> None:
         self.database = database
+        self.safety_backup_dir = safety_backup_dir
         self.policy = policy
         self.default_limit = default_limit
         self.max_limit = max_limit
@@ -171,6 +173,7 @@ class DbEndpoints:
                 dry_run=options["dry_run"],
                 integrity_check=options["integrity_check"],
                 actor=actor,
+                safety_backup_dir=self.safety_backup_dir,
             )
         finally:
             path.unlink(missing_ok=True)
@@ -293,6 +296,7 @@ def db_routes(
     max_upload_bytes: int = 256 * 1024 * 1024,
     actor_resolver: ActorResolver = header_actor,
     default_actor: str | None = None,
+    safety_backup_dir: str | Path | None = None,
 ) -> list[Route]:
     """The ``/db`` routes: health, audit, diagrams, export, import, backup and restore.
 
@@ -309,6 +313,8 @@ def db_routes(
         max_upload_bytes: larger import or restore uploads are refused with 413.
         actor_resolver: finds the actor of an import or restore (default ``X-User``).
         default_actor: the actor when none is found; without it those requests get 400.
+        safety_backup_dir: where ``/db/restore`` keeps the safety backup of the live
+            database (default: beside a SQLite file; the temporary directory on PostgreSQL).
 
     Raises:
         ConfigurationError: bad limits.
@@ -325,6 +331,7 @@ def db_routes(
         default_limit=audit_default_limit,
         max_limit=audit_max_limit,
         max_upload_bytes=max_upload_bytes,
+        safety_backup_dir=safety_backup_dir,
     )
     return endpoints.routes()
 
