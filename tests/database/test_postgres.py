@@ -177,3 +177,21 @@ async def test_an_unreachable_server_is_a_storage_error(
     with pytest.raises(StorageError, match=message):
         await db.connect()
     assert not db.is_open
+
+
+async def test_values_postgresql_cannot_store_are_refused_with_the_field(
+    acc: Accessors, db: AsyncDatabase
+) -> None:
+    from vstorage import ValidationError
+
+    with pytest.raises(ValidationError) as too_big:
+        await acc.recipes.insert(Recipe(name="big", speed=2**40))  # Integer is 32-bit here
+    assert [e.field for e in too_big.value.errors] == ["speed"]
+    with pytest.raises(ValidationError) as nul:
+        await acc.recipes.insert(Recipe(name="nul\x00"))
+    assert [e.field for e in nul.value.errors] == ["name"]
+    recipe = await acc.recipes.insert(Recipe(name="fine", speed=2**31 - 1))
+    with pytest.raises(ValidationError) as update:
+        await acc.recipes.update(recipe.id, speed=-(2**31) - 1)
+    assert [e.field for e in update.value.errors] == ["speed"]
+    assert await acc.recipes.count() == 1

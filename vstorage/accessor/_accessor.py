@@ -195,6 +195,10 @@ class AsyncModelAccessor(Generic[ModelT]):
         if self._database is not None and not self._database.is_closed:
             raise ConfigurationError(f"accessor {self.component!r} is bound to another database")
         self._database = database
+        server = database.dialect_name == "postgresql"
+        if server != self._validator.server:
+            # PostgreSQL bounds integers by column size and refuses NUL in text.
+            self._validator = self._ops.validator = Validator(self._info, server=server)
         self._raw = None
         self._raw_get = None
         self._mutations = None

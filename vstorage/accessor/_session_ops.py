@@ -35,7 +35,7 @@ class SessionOps:
         auditing: bool,
     ) -> None:
         self._info = info
-        self._validator = validator
+        self.validator = validator
         self._hooks = hooks
         self._component = component
         self._auditing = auditing
@@ -85,7 +85,7 @@ class SessionOps:
 
     def _revalidate(self, instance: Any, *, keep: dict[str, Any]) -> dict[str, Any]:
         """Values of ``instance`` after before-hooks ran, validated; ``keep`` fields pinned."""
-        values = self._validator.record(self._info.values_of(instance))
+        values = self.validator.record(self._info.values_of(instance))
         for key, value in keep.items():
             if values.get(key) != value:
                 raise ValidationError.single(key, "cannot be changed by a hook", "read_only")
@@ -114,7 +114,7 @@ class SessionOps:
         instance = self._info.assign(obj, values)
         if self._hooks.any_for("before_insert"):
             await self._hooks.run("before_insert", session, instance)
-            values = self._complete(self._validator.record(self._info.values_of(instance)))
+            values = self._complete(self.validator.record(self._info.values_of(instance)))
         # RETURNING only what the database made: SQLite returns the values it was given
         # before column affinity applies (30.0 comes back as 30), so ours are the truth.
         generated = [f.column for f in self._info.fields.values() if f.key not in values]

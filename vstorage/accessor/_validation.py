@@ -17,6 +17,14 @@ from vstorage.accessor._model import ModelInfo
 from vstorage.errors import FieldError, ValidationError
 
 _INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
+_INT16 = (-(2**15), 2**15 - 1)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("PostgreSQL text cannot hold the NUL character")
+    return value
 
 
 def _json_value(value: Any) -> Any:
@@ -49,26 +57,37 @@ def _aware_to_utc_naive(value: dt.datetime) -> dt.datetime:
     return _aware_to_utc(value).replace(tzinfo=None)
 
 
-def python_type(column_type: sa_types.TypeEngine[Any]) -> Any:
-    """The pydantic annotation for a SQLAlchemy column type."""
+def python_type(column_type: sa_types.TypeEngine[Any], server: bool = False) -> Any:
+    """The pydantic annotation for a SQLAlchemy column type.
+
+    With ``server`` (PostgreSQL), integers are bounded by their column's size (``Integer`` is
+    32-bit there, SQLite's integers are all 64-bit) and text refuses the NUL character, so
+    such values are refused with the field's name before the database sees them.
+    """
     if isinstance(column_type, sa_types.TypeDecorator):
         inner = column_type.impl_instance
         if isinstance(inner, sa_types.DateTime):
             return dt.datetime  # the decorator decides how instants are stored
-        return python_type(inner)
+        return python_type(inner, server)
     if isinstance(column_type, sa_types.Boolean):
         return bool
     if isinstance(column_type, sa_types.Integer):
+        low, high = _INT64
+        if server and isinstance(column_type, sa_types.SmallInteger):
+            low, high = _INT16
+        elif server and not isinstance(column_type, sa_types.BigInteger):
+            low, high = _INT32
         # Constraints before the validator, so the JSON schema says minimum/maximum.
-        return Annotated[int, Field(ge=_INT64[0], le=_INT64[1]), BeforeValidator(_not_bool)]
+        return Annotated[int, Field(ge=low, le=high), BeforeValidator(_not_bool)]
     if isinstance(column_type, sa_types.Enum):
         if column_type.enum_class is not None:
             return column_type.enum_class
         return Annotated[str, AfterValidator(_one_of(column_type.enums))]
     if isinstance(column_type, sa_types.String):
+        checks: list[Any] = [AfterValidator(_no_nul)] if server else []
         if column_type.length:
-            return Annotated[str, Field(max_length=column_type.length)]
-        return str
+            return Annotated[str, Field(max_length=column_type.length), *checks]
+        return Annotated[str, *checks] if checks else str
     if isinstance(column_type, sa_types.Float):
         if column_type.asdecimal:
             return Annotated[decimal.Decimal, Field(allow_inf_nan=False)]
@@ -130,12 +149,13 @@ def _errors(exc: pydantic.ValidationError, model: str) -> ValidationError:
 class Validator:
     """Validates full rows (insert, save) and partial changes (update) of one model."""
 
-    def __init__(self, info: ModelInfo) -> None:
+    def __init__(self, info: ModelInfo, *, server: bool = False) -> None:
         self._info = info
+        self.server = server
         full: dict[str, Any] = {}
         partial: dict[str, Any] = {}
         for key, field in info.fields.items():
-            annotation = python_type(field.column.type)
+            annotation = python_type(field.column.type, server)
             column = field.column
             optional = (
                 column.nullable
@@ -156,12 +176,12 @@ class Validator:
         # The core validator directly: model_validate's Python wrapper costs as much as the
         # validation itself on small records.
         self._validate_full = self._full.__pydantic_validator__.validate_python
-        self._pk: TypeAdapter[Any] = TypeAdapter(python_type(info.pk.column.type))
+        self._pk: TypeAdapter[Any] = TypeAdapter(python_type(info.pk.column.type, server))
         self._fields: dict[str, TypeAdapter[Any]] = {
             key: TypeAdapter(
-                python_type(f.column.type) | None
+                python_type(f.column.type, server) | None
                 if f.column.nullable
-                else python_type(f.column.type)
+                else python_type(f.column.type, server)
             )
             for key, f in info.fields.items()
         }
