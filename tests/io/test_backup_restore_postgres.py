@@ -192,3 +192,14 @@ async def test_a_sqlite_database_migrates_into_postgresql_by_export_and_import(
     added = await new.alarms.insert(Alarm(code="new"))
     assert added.id == 6
     assert (await new.recipes.get(2, include_deleted=True)) is not None
+
+
+async def test_a_restore_inside_a_transaction_is_refused(
+    acc: Accessors, db: AsyncDatabase, tmp_path: Path
+) -> None:
+    from vstorage import ConfigurationError
+
+    await backup(db, tmp_path / "b.dump")
+    async with db.transaction():
+        with pytest.raises(ConfigurationError, match="wait for itself"):
+            await restore(db, tmp_path / "b.dump", safety_backup_dir=tmp_path)

@@ -535,12 +535,15 @@ class AsyncDatabase:
 
         Raises:
             UnsupportedError: on SQLite, whose writer is exclusive anyway.
+            ConfigurationError: called inside ``transaction()``.
             DatabaseClosedError: the database is not open.
 
         """
         writer = self._open_writer()
         if not isinstance(writer, PoolWriter):
             raise UnsupportedError("exclusive() is a PostgreSQL path")
+        if self.current_write() is not None:
+            raise ConfigurationError("inside a transaction, exclusive() would wait for itself")
         async with writer.exclusive() as engine:
             yield engine
 
