@@ -43,6 +43,11 @@ def sample(
             found = count_rows(path, *tables)
             if found != [expected, expected]:
                 errors[f"expected {expected} data and audit rows, found {found}"] += 1
+    report(ctx, result, rate, errors)
+
+
+def report(ctx: Context, result: Result, rate: float, errors: Counter[str]) -> None:
+    """Add one sample to ``result`` and print it."""
     result.samples.append(rate)
     result.errors.update(errors)
     failed = f", {errors.total()} failed" if errors else ""

@@ -10,31 +10,25 @@ waits for its WAL flush), so records/s count durable commits, as on SQLite.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import os
 import socket
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from benchmarks._measure import report
 from benchmarks._suite import Context, Result
 from benchmarks.insert_throughput import (
-    ACTOR,
-    COMPONENT,
-    AuditRow,
-    Base,
     Payload,
-    Record,
-    _describe,
+    concurrent_accessor_inserts,
     make_payload,
+    naive_session_inserts,
 )
-from vstorage import AsyncDatabase, AsyncModelAccessor
+from vstorage import AsyncDatabase
 
 DEFAULT_URL = "postgresql+asyncpg://127.0.0.1:5432/test"
 
@@ -68,23 +62,7 @@ async def _vstorage(
     url: str, schema: str, payload: Payload, errors: Counter[str], tasks: int
 ) -> float:
     async with AsyncDatabase(url, schema=schema) as db:
-        records = AsyncModelAccessor(Record, COMPONENT, database=db)
-        await db.create_all()
-        pending = iter(payload)
-
-        async def worker() -> None:
-            for name, value, created in pending:
-                try:
-                    await records.insert(
-                        Record(name=name, value=value, created=created), actor=ACTOR
-                    )
-                except Exception as exc:
-                    errors[_describe(exc)] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(tasks)))
-        elapsed = time.perf_counter() - started
-    return (len(payload) - errors.total()) / elapsed
+        return await concurrent_accessor_inserts(db, payload, errors, tasks)
 
 
 def naive_sqlalchemy_postgresql(
@@ -109,39 +87,9 @@ async def _naive(
         connect_args={"server_settings": {"search_path": schema}},
     )
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
-        pending = iter(payload)
-
-        async def worker() -> None:
-            for name, value, created in pending:
-                try:
-                    async with AsyncSession(engine) as session:
-                        record = Record(name=name, value=value, created=created)
-                        session.add(record)
-                        await session.flush()
-                        after = {"id": record.id, "name": name, "value": value, "created": created}
-                        session.add(
-                            AuditRow(
-                                timestamp=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                                component=COMPONENT,
-                                record_id=str(record.id),
-                                operation="create",
-                                actor=ACTOR,
-                                before=None,
-                                after=json.dumps(after),
-                            )
-                        )
-                        await session.commit()
-                except Exception as exc:
-                    errors[_describe(exc)] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(tasks)))
-        elapsed = time.perf_counter() - started
+        return await naive_session_inserts(engine, payload, errors, tasks)
     finally:
         await engine.dispose()
-    return (len(payload) - errors.total()) / elapsed
 
 
 async def _schema(url: str, sql: str, *tables: str) -> list[int]:
@@ -181,9 +129,4 @@ def sample_postgresql(
         raise
     if found != [expected, expected]:
         errors[f"expected {expected} data and audit rows, found {found}"] += 1
-    result.samples.append(rate)
-    result.errors.update(errors)
-    failed = f", {errors.total()} failed" if errors else ""
-    ctx.progress(
-        f"  {result.scenario}/{result.strategy} {result.label}: {rate:,.0f} {result.unit}{failed}"
-    )
+    report(ctx, result, rate, errors)

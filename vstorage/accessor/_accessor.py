@@ -535,29 +535,21 @@ class AsyncModelAccessor(Generic[ModelT]):
     ) -> list[ModelT]:
         if max_records is not None and max_records < 0:
             raise ValidationError.single("max_records", "must be >= 0")
+        options: dict[str, Any] = {
+            "component": self.component,
+            "actor": who,
+            "audit": self.enable_auditing,
+            "report": self.database.has_commit_listeners(self._info.table.name),
+            "max_records": max_records,
+        }
+        stored: list[dict[str, Any]] | None = None
         if self._fast_path("before_insert", "after_insert"):
-            work = self._raw_inserts().work(
-                prepared,
-                component=self.component,
-                actor=who,
-                audit=self.enable_auditing,
-                report=self.database.has_commit_listeners(self._info.table.name),
-                max_records=max_records,
-            )
-            stored = await self.database.run_raw(work)
-            return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
-        if self._server_path():
+            stored = await self.database.run_raw(self._raw_inserts().work(prepared, **options))
+        elif self._server_path():
             if self._server is None:
                 self._server = ServerInserts(self._info, self.database.dialect)
-            server_work = self._server.work(
-                prepared,
-                component=self.component,
-                actor=who,
-                audit=self.enable_auditing,
-                report=self.database.has_commit_listeners(self._info.table.name),
-                max_records=max_records,
-            )
-            stored = await self.database.run_server(server_work)
+            stored = await self.database.run_server(self._server.work(prepared, **options))
+        if stored is not None:
             return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
         async with self._write(who) as context:
             await self._ops.check_limit(context, len(items), max_records)

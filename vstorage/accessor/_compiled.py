@@ -59,3 +59,51 @@ def decode_row(columns: Columns, row: Sequence[Any]) -> dict[str, Any]:
         key: value if convert is None or value is None else convert(value)
         for (key, convert), value in zip(columns, row, strict=True)
     }
+
+
+class CompiledInserts:
+    """INSERT statements of one model compiled once per set of columns, for one dialect.
+
+    ``returning`` adds ``RETURNING`` of the key to statements that leave it to the database
+    (PostgreSQL); SQLite reads it from the cursor instead.
+    """
+
+    def __init__(self, info: ModelInfo, dialect: Dialect, *, returning: bool = False) -> None:
+        self._info = info
+        self._dialect = dialect
+        self._returning = returning
+        self._statements: dict[frozenset[str], tuple[str, list[tuple[str, Processor]]]] = {}
+        self._processors = {
+            field.column.name: bind_processor(field.column.type, dialect)
+            for field in info.fields.values()
+        }
+
+    def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
+        statement = self._statements.get(keys)
+        if statement is None:
+            fields = self._info.fields
+            query = insert(self._info.table)
+            if self._returning and self._info.pk.key not in keys:
+                query = query.returning(self._info.pk.column)
+            compiled = query.compile(
+                dialect=self._dialect, column_keys=[fields[key].column.name for key in keys]
+            )
+            by_column = self._info.by_column
+            plan = [
+                (by_column[name].key, self._processors[name]) for name in compiled.positiontup or []
+            ]
+            statement = self._statements[keys] = (compiled.string, plan)
+        return statement
+
+    def prepare(self, rows: list[dict[str, Any]]) -> list[tuple[str, list[Any], dict[str, Any]]]:
+        """Each row's statement and parameters; a key left to the database is dropped."""
+        pk = self._info.pk.key
+        generated = self._info.pk_generated
+        prepared = []
+        for row in rows:
+            if generated and row.get(pk) is None:
+                row.pop(pk, None)
+            sql, plan = self._statement(frozenset(row))
+            params = [row[key] if proc is None else proc(row[key]) for key, proc in plan]
+            prepared.append((sql, params, row))
+        return prepared

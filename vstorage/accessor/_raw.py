@@ -15,10 +15,9 @@ from sqlalchemy import Dialect, bindparam, func, select
 
 from vstorage.accessor._compiled import (
     AUDIT_COLUMNS,
-    Processor,
+    CompiledInserts,
     bind_processor,
     compile_audit_insert,
-    compile_insert,
 )
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table, dumps
@@ -28,17 +27,11 @@ from vstorage.errors import RecordLimitError, StorageError
 _IDENTITY = list(range(len(AUDIT_COLUMNS)))
 
 
-class RawInserts:
-    """Compiled INSERT statements of one model and of the audit table, for one dialect."""
+class RawInserts(CompiledInserts):
+    """Compiled INSERT statements of one model and of the audit table, for SQLite."""
 
     def __init__(self, info: ModelInfo, dialect: Dialect) -> None:
-        self._info = info
-        self._dialect = dialect
-        self._statements: dict[frozenset[str], tuple[str, list[tuple[str, Processor]]]] = {}
-        self._processors = {
-            field.column.name: bind_processor(field.column.type, dialect)
-            for field in info.fields.values()
-        }
+        super().__init__(info, dialect)
         self.audit_sql, audit_order = compile_audit_insert(dialect)
         self._audit_order = [AUDIT_COLUMNS.index(name) for name in audit_order]
         self._timestamp = bind_processor(audit_table.c.timestamp.type, dialect)
@@ -50,17 +43,6 @@ class RawInserts:
         )
         self.count_sql = count.compile(dialect=dialect).string
         self.live_sql = info.live_count().compile(dialect=dialect).string
-
-    def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
-        statement = self._statements.get(keys)
-        if statement is None:
-            fields = self._info.fields
-            columns = [fields[key].column.name for key in keys]
-            sql, order = compile_insert(self._info.table, self._dialect, columns)
-            by_column = self._info.by_column
-            plan = [(by_column[name].key, self._processors[name]) for name in order]
-            statement = self._statements[keys] = (sql, plan)
-        return statement
 
     def work(
         self,
@@ -80,13 +62,7 @@ class RawInserts:
         info = self._info
         pk = info.pk.key
         generated = info.pk_generated
-        prepared = []
-        for row in rows:
-            if generated and row.get(pk) is None:
-                row.pop(pk, None)
-            sql, plan = self._statement(frozenset(row))
-            params = [row[key] if proc is None else proc(row[key]) for key, proc in plan]
-            prepared.append((sql, params, row))
+        prepared = self.prepare(rows)
         stamp = dt.datetime.now(dt.UTC)
         timestamp = self._timestamp(stamp) if self._timestamp else stamp
         audit_sql, audit_order, table = self.audit_sql, self._audit_order, info.table.name

@@ -13,9 +13,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, bindparam, func, insert, select
+from sqlalchemy import BigInteger, Dialect, bindparam, func, select
 
-from vstorage.accessor._compiled import AUDIT_COLUMNS, Processor, bind_processor, compile_insert
+from vstorage.accessor._compiled import (
+    AUDIT_COLUMNS,
+    CompiledInserts,
+    bind_processor,
+    compile_audit_insert,
+)
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table
 from vstorage.database._jobs import Change
@@ -25,18 +30,12 @@ from vstorage.errors import RecordLimitError
 ServerWork = Callable[[Any], Awaitable[tuple[Any, list[Change]]]]
 
 
-class ServerInserts:
+class ServerInserts(CompiledInserts):
     """Compiled INSERT statements of one model and of the audit table, for PostgreSQL."""
 
     def __init__(self, info: ModelInfo, dialect: Dialect) -> None:
-        self._info = info
-        self._dialect = dialect
-        self._statements: dict[frozenset[str], tuple[str, list[tuple[str, Processor]]]] = {}
-        self._processors = {
-            field.column.name: bind_processor(field.column.type, dialect)
-            for field in info.fields.values()
-        }
-        self._audit_sql, order = compile_insert(audit_table, dialect, AUDIT_COLUMNS)
+        super().__init__(info, dialect, returning=True)
+        self._audit_sql, order = compile_audit_insert(dialect)
         self._audit_plan = [
             (AUDIT_COLUMNS.index(name), bind_processor(audit_table.c[name].type, dialect))
             for name in order
@@ -51,22 +50,6 @@ class ServerInserts:
             if advance is None
             else advance.compile(dialect=dialect, compile_kwargs={"literal_binds": True}).string
         )
-
-    def _statement(self, keys: frozenset[str]) -> tuple[str, list[tuple[str, Processor]]]:
-        statement = self._statements.get(keys)
-        if statement is None:
-            fields = self._info.fields
-            columns = [fields[key].column.name for key in keys]
-            query = insert(self._info.table)
-            if self._info.pk.key not in keys:
-                query = query.returning(self._info.pk.column)
-            compiled = query.compile(dialect=self._dialect, column_keys=columns)
-            by_column = self._info.by_column
-            plan = [
-                (by_column[name].key, self._processors[name]) for name in compiled.positiontup or []
-            ]
-            statement = self._statements[keys] = (compiled.string, plan)
-        return statement
 
     def work(
         self,
@@ -84,13 +67,7 @@ class ServerInserts:
         """
         info = self._info
         pk = info.pk.key
-        prepared = []
-        for row in rows:
-            if info.pk_generated and row.get(pk) is None:
-                row.pop(pk, None)
-            sql, plan = self._statement(frozenset(row))
-            params = [row[key] if proc is None else proc(row[key]) for key, proc in plan]
-            prepared.append((sql, params, row))
+        prepared = self.prepare(rows)
         stamp = dt.datetime.now(dt.UTC)
         table = info.table.name
         audit_sql, audit_plan = self._audit_sql, self._audit_plan
