@@ -12,7 +12,7 @@ from vstorage.accessor._actor import resolve_actor, use_actor
 from vstorage.accessor._hooks import Hook, HookRegistry
 from vstorage.accessor._model import ModelInfo, make_unique_partial
 from vstorage.accessor._raw import RawInserts
-from vstorage.accessor._raw_mutations import RawMutations
+from vstorage.accessor._raw_mutations import Plan, RawMutations, on_connection, on_cursor
 from vstorage.accessor._raw_reads import RawGet
 from vstorage.accessor._server_inserts import ServerInserts
 from vstorage.accessor._session_ops import SessionOps
@@ -437,22 +437,21 @@ class AsyncModelAccessor(Generic[ModelT]):
         return self._info.complete(record)
 
     def _fast_path(self, *events: str) -> bool:
-        database = self.database
-        return (
-            not self._hooks.any_for(*events)
-            and not self._info.server_generated
-            and database.dialect_name == "sqlite"
-        )
+        """Whether the compiled path serves an operation.
 
-    def _server_path(self) -> bool:
-        """Inserts on PostgreSQL without hooks, outside a transaction: the compiled path."""
+        It needs no hooks for the operation and no server defaults; on SQLite it serves inside
+        a transaction too, on PostgreSQL outside transactions only.
+        """
         database = self.database
-        return (
-            database.dialect_name == "postgresql"
-            and not self._hooks.any_for("before_insert", "after_insert")
-            and not self._info.server_generated
-            and database.current_write() is None
+        compiled = database.dialect_name == "sqlite" or (
+            database.dialect_name == "postgresql" and database.current_write() is None
         )
+        return compiled and not self._hooks.any_for(*events) and not self._info.server_generated
+
+    async def _run_compiled(self, plan: Plan) -> Any:
+        if self.database.dialect_name == "sqlite":
+            return await self.database.run_raw(on_cursor(plan))
+        return await self.database.run_server(on_connection(plan))
 
     def _raw_mutations(self) -> RawMutations:
         if self._mutations is None:
@@ -542,14 +541,13 @@ class AsyncModelAccessor(Generic[ModelT]):
             "report": self.database.has_commit_listeners(self._info.table.name),
             "max_records": max_records,
         }
-        stored: list[dict[str, Any]] | None = None
         if self._fast_path("before_insert", "after_insert"):
-            stored = await self.database.run_raw(self._raw_inserts().work(prepared, **options))
-        elif self._server_path():
-            if self._server is None:
-                self._server = ServerInserts(self._info, self.database.dialect)
-            stored = await self.database.run_server(self._server.work(prepared, **options))
-        if stored is not None:
+            if self.database.dialect_name == "sqlite":
+                stored = await self.database.run_raw(self._raw_inserts().work(prepared, **options))
+            else:
+                if self._server is None:
+                    self._server = ServerInserts(self._info, self.database.dialect)
+                stored = await self.database.run_server(self._server.work(prepared, **options))
             return [self._info.assign(obj, row) for obj, row in zip(items, stored, strict=True)]
         async with self._write(who) as context:
             await self._ops.check_limit(context, len(items), max_records)
@@ -670,7 +668,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             work = self._raw_mutations().update(
                 key, changes, component=self.component, actor=who, audit=self.enable_auditing
             )
-            after = await self.database.run_raw(work)
+            after = await self._run_compiled(work)
             return None if after is None else self._info.build(after)
         async with self._write(who) as context:
             updated: ModelT | None = await self._ops.update(context, key, changes, who)
@@ -693,7 +691,7 @@ class AsyncModelAccessor(Generic[ModelT]):
             work = self._raw_mutations().delete(
                 key, component=self.component, actor=who, audit=self.enable_auditing
             )
-            return bool(await self.database.run_raw(work))
+            return bool(await self._run_compiled(work))
         async with self._write(who) as context:
             return await self._ops.delete(context, key, who)
 
@@ -725,7 +723,7 @@ class AsyncModelAccessor(Generic[ModelT]):
                 audit=self.enable_auditing,
                 max_records=max_records,
             )
-            return bool(await self.database.run_raw(work))
+            return bool(await self._run_compiled(work))
         async with self._write(who) as context:
             return await self._ops.restore(context, key, who, max_records=max_records)
 
@@ -744,6 +742,6 @@ class AsyncModelAccessor(Generic[ModelT]):
             work = self._raw_mutations().delete_many(
                 keys, component=self.component, actor=who, audit=self.enable_auditing
             )
-            return int(await self.database.run_raw(work))
+            return int(await self._run_compiled(work))
         async with self._write(who) as context:
             return await self._ops.delete_many(context, keys, who)

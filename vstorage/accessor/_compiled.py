@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Table, insert
+from sqlalchemy import Dialect, Float, Table, insert
+from sqlalchemy.exc import InvalidRequestError
 
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table
@@ -17,6 +18,7 @@ from vstorage.database._audit import audit_table
 Processor = Callable[[Any], Any] | None
 Columns = list[tuple[str, Processor]]
 
+_NUMERIC_OID, _FLOAT8_OID = 1700, 701  # PostgreSQL's numeric and double precision
 AUDIT_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
 
 
@@ -42,13 +44,22 @@ def compile_audit_insert(dialect: Dialect) -> tuple[str, list[str]]:
     return compile_insert(audit_table, dialect, AUDIT_COLUMNS)
 
 
+def result_processor(column_type: Any, dialect: Dialect) -> Processor:
+    """The column type's database-to-Python conversion (``None`` when there is none)."""
+    impl = column_type.dialect_impl(dialect)
+    try:
+        processor: Processor = impl.result_processor(dialect, None)
+    except (TypeError, InvalidRequestError):
+        # asyncpg's numeric types choose their conversion by the column's type oid.
+        oid = _FLOAT8_OID if isinstance(column_type, Float) else _NUMERIC_OID
+        processor = impl.result_processor(dialect, oid)
+    return processor
+
+
 def read_columns(info: ModelInfo, dialect: Dialect) -> Columns:
     """Attribute name and database-to-Python conversion of each column, in table order."""
     return [
-        (
-            info.by_column[column.name].key,
-            column.type.dialect_impl(dialect).result_processor(dialect, None),
-        )
+        (info.by_column[column.name].key, result_processor(column.type, dialect))
         for column in info.table.c
     ]
 

@@ -1,17 +1,21 @@
-"""Update, delete and restore of one record in one writer job, for accessors without hooks.
+"""Update, delete and restore of one record in one unit of work, for accessors without hooks.
 
-Each job reads the current row, writes the change and its audit row on the writer's cursor,
-inside the job's savepoint, with statements compiled once by SQLAlchemy for the dialect. The
-session path does the same in several awaited statements; this path costs one thread hop.
+Each operation reads the current row (locked for update), writes the change and its audit row,
+with statements compiled once by SQLAlchemy for the dialect. An operation is written once, as
+a generator of steps (read a row, read a value, execute), and driven either on SQLite's writer
+cursor inside a job's savepoint (one thread hop) or on a PostgreSQL writer's asyncpg
+connection inside its own transaction. The session path does the same in several awaited
+SQLAlchemy statements.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable, Generator
 from typing import Any
 
-from sqlalchemy import Dialect, bindparam, delete, select, update
+from sqlalchemy import BigInteger, Dialect, bindparam, delete, func, select, update
 
 from vstorage.accessor._compiled import (
     bind_processor,
@@ -21,9 +25,59 @@ from vstorage.accessor._compiled import (
     to_database,
 )
 from vstorage.accessor._model import ModelInfo
-from vstorage.database._audit import audit_table, dumps
+from vstorage.database._audit import audit_table
 from vstorage.database._jobs import Change, RawWork
+from vstorage.database._pool import ServerWork
+from vstorage.database._postgres import advisory_key
 from vstorage.errors import RecordLimitError
+
+# A step: ("row", sql, params) answers the first row or None, ("value", ...) the first column
+# of the first row, ("exec", ...) nothing. An operation returns (value, changes).
+Step = tuple[str, str, list[Any]]
+Steps = Generator[Step, Any, tuple[Any, list[Change]]]
+Plan = Callable[[], Steps]
+
+
+def on_cursor(plan: Plan) -> RawWork:
+    """The plan as raw work on SQLite's writer cursor."""
+
+    def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+        steps = plan()
+        answer: Any = None
+        try:
+            while True:
+                kind, sql, params = steps.send(answer)
+                result = cursor.execute(sql, params)
+                answer = None if kind == "exec" else result.fetchone()
+                if kind == "value" and answer is not None:
+                    answer = answer[0]
+        except StopIteration as done:
+            outcome: tuple[Any, list[Change]] = done.value
+            return outcome
+
+    return run
+
+
+def on_connection(plan: Plan) -> ServerWork:
+    """The plan as work on a PostgreSQL writer's asyncpg connection."""
+
+    async def run(connection: Any) -> tuple[Any, list[Change]]:
+        steps = plan()
+        answer: Any = None
+        try:
+            while True:
+                kind, sql, params = steps.send(answer)
+                if kind == "exec":
+                    answer = await connection.execute(sql, *params)
+                elif kind == "row":
+                    answer = await connection.fetchrow(sql, *params)
+                else:
+                    answer = await connection.fetchval(sql, *params)
+        except StopIteration as done:
+            outcome: tuple[Any, list[Change]] = done.value
+            return outcome
+
+    return run
 
 
 def _params(order: list[str], values: dict[str, Any], key: Any) -> list[Any]:
@@ -32,15 +86,18 @@ def _params(order: list[str], values: dict[str, Any], key: Any) -> list[Any]:
 
 
 class RawMutations:
-    """Compiled statements of one model for update, soft or hard delete, and restore."""
+    """Compiled statements of one model for update, soft or hard delete, and restore.
+
+    Each operation returns a :data:`Plan`; :func:`on_cursor` and :func:`on_connection` run it.
+    """
 
     def __init__(self, info: ModelInfo, dialect: Dialect) -> None:
         self._info = info
         self._dialect = dialect
         table, pk = info.table, info.pk.column
-        self._select = (
-            select(*table.c).where(pk == bindparam("key")).compile(dialect=dialect).string
-        )
+        # FOR UPDATE locks the row on PostgreSQL; SQLite's writer is exclusive anyway.
+        query = select(*table.c).where(pk == bindparam("key")).with_for_update()
+        self._select = query.compile(dialect=dialect).string
         self._delete = delete(table).where(pk == bindparam("key")).compile(dialect=dialect).string
         self._read = read_columns(info, dialect)
         self._write = {f.key: bind_processor(f.column.type, dialect) for f in info.fields.values()}
@@ -48,7 +105,12 @@ class RawMutations:
         self._updates: dict[frozenset[str], tuple[str, list[str]]] = {}
         self._audit_sql, self._audit_order = compile_audit_insert(dialect)
         self._stamp = bind_processor(audit_table.c.timestamp.type, dialect)
+        self._json = bind_processor(audit_table.c.after.type, dialect)
         self._live_sql = info.live_count().compile(dialect=dialect).string
+        self._server = dialect.name == "postgresql"
+        lock = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+        self._lock_sql = lock.compile(dialect=dialect).string if self._server else ""
+        self._limit_key = advisory_key(f"vstorage.limit.{info.table.name}")
 
     def _update_sql(self, keys: frozenset[str]) -> tuple[str, list[str]]:
         found = self._updates.get(keys)
@@ -67,9 +129,18 @@ class RawMutations:
             found = self._updates[keys] = (compiled.string, order)
         return found
 
-    def _row(self, cursor: sqlite3.Cursor, key: Any) -> dict[str, Any] | None:
-        row = cursor.execute(self._select, (key,)).fetchone()
+    def _row(self, key: Any) -> Generator[Step, Any, dict[str, Any] | None]:
+        row = yield ("row", self._select, [key])
         return None if row is None else decode_row(self._read, row)
+
+    def _audit(
+        self, component: str, key: Any, operation: str, actor: str, before: Any, after: Any
+    ) -> Step:
+        return (
+            "exec",
+            self._audit_sql,
+            self._audit_row(component, key, operation, actor, before, after),
+        )
 
     def _audit_row(
         self, component: str, key: Any, operation: str, actor: str, before: Any, after: Any
@@ -81,8 +152,8 @@ class RawMutations:
             "record_id": str(key),
             "operation": operation,
             "actor": actor,
-            "before": None if before is None else dumps(before),
-            "after": None if after is None else dumps(after),
+            "before": to_database(self._json, before),
+            "after": to_database(self._json, after),
         }
         return [values[name] for name in self._audit_order]
 
@@ -92,33 +163,30 @@ class RawMutations:
 
     def update(
         self, key: Any, changes: dict[str, Any], *, component: str, actor: str, audit: bool
-    ) -> RawWork:
-        """Partial update of a live record; the work returns the record after, or ``None``."""
+    ) -> Plan:
+        """Partial update of a live record; the plan returns the record after, or ``None``."""
         sql, order = self._update_sql(frozenset(changes))
         raw_key = to_database(self._key, key)
         bound = {k: to_database(self._write[k], v) for k, v in changes.items()}
         params = _params(order, bound, raw_key)
         table = self._info.table.name
 
-        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
-            before = self._row(cursor, raw_key)
+        def plan() -> Steps:
+            before = yield from self._row(raw_key)
             if before is None or self._deleted(before):
                 return None, []
             after = {**before, **changes}
             if after == before:
                 return before, []
-            cursor.execute(sql, params)
+            yield ("exec", sql, params)
             if audit:
-                cursor.execute(
-                    self._audit_sql,
-                    self._audit_row(component, key, "update", actor, before, after),
-                )
+                yield self._audit(component, key, "update", actor, before, after)
             return after, [Change(table, "update", after, before)]
 
-        return run
+        return plan
 
-    def delete(self, key: Any, *, component: str, actor: str, audit: bool) -> RawWork:
-        """Soft delete (``deleted_at``) or hard delete; the work returns True if done."""
+    def delete(self, key: Any, *, component: str, actor: str, audit: bool) -> Plan:
+        """Soft delete (``deleted_at``) or hard delete; the plan returns True if done."""
         raw_key = to_database(self._key, key)
         table = self._info.table.name
         soft = self._info.soft_delete
@@ -127,41 +195,38 @@ class RawMutations:
             sql, order = self._update_sql(frozenset({soft.key}))
             params = _params(order, {soft.key: to_database(self._write[soft.key], stamp)}, raw_key)
 
-        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
-            before = self._row(cursor, raw_key)
+        def plan() -> Steps:
+            before = yield from self._row(raw_key)
             if before is None or self._deleted(before):
                 return False, []
             if soft is None:
-                cursor.execute(self._delete, (raw_key,))
+                yield ("exec", self._delete, [raw_key])
                 operation, after = "delete", None
             else:
-                cursor.execute(sql, params)
+                yield ("exec", sql, params)
                 operation, after = "soft_delete", {**before, soft.key: stamp}
             if audit:
-                cursor.execute(
-                    self._audit_sql,
-                    self._audit_row(component, key, operation, actor, before, after),
-                )
+                yield self._audit(component, key, operation, actor, before, after)
             return True, [Change(table, operation, after, before)]
 
-        return run
+        return plan
 
-    def delete_many(self, keys: list[Any], *, component: str, actor: str, audit: bool) -> RawWork:
-        """Delete each live record of ``keys`` in one job; the work returns how many."""
-        works = [
+    def delete_many(self, keys: list[Any], *, component: str, actor: str, audit: bool) -> Plan:
+        """Delete each live record of ``keys`` in one unit; the plan returns how many."""
+        plans = [
             self.delete(key, component=component, actor=actor, audit=audit)
             for key in dict.fromkeys(keys)
         ]
 
-        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
+        def plan() -> Steps:
             count, changes = 0, []
-            for work in works:
-                done, changed = work(cursor)
+            for one in plans:
+                done, changed = yield from one()
                 count += bool(done)
                 changes.extend(changed)
             return count, changes
 
-        return run
+        return plan
 
     def restore(
         self,
@@ -171,8 +236,8 @@ class RawMutations:
         actor: str,
         audit: bool,
         max_records: int | None = None,
-    ) -> RawWork:
-        """Clear ``deleted_at``; the work returns True if the record was deleted."""
+    ) -> Plan:
+        """Clear ``deleted_at``; the plan returns True if the record was deleted."""
         soft = self._info.soft_delete
         assert soft is not None
         raw_key = to_database(self._key, key)
@@ -181,21 +246,20 @@ class RawMutations:
         params = _params(order, {soft.key: None}, raw_key)
         live_sql = self._live_sql
 
-        def run(cursor: sqlite3.Cursor) -> tuple[Any, list[Change]]:
-            before = self._row(cursor, raw_key)
+        def plan() -> Steps:
+            before = yield from self._row(raw_key)
             if before is None or not self._deleted(before):
                 return False, []
             if max_records is not None:
-                (live,) = cursor.execute(live_sql).fetchone()
+                if self._server:  # serialized with every other limited write to the table
+                    yield ("exec", self._lock_sql, [self._limit_key])
+                live = yield ("value", live_sql, [])
                 if live + 1 > max_records:
                     raise RecordLimitError(max_records)
-            cursor.execute(sql, params)
+            yield ("exec", sql, params)
             after = {**before, soft.key: None}
             if audit:
-                cursor.execute(
-                    self._audit_sql,
-                    self._audit_row(component, key, "restore", actor, before, after),
-                )
+                yield self._audit(component, key, "restore", actor, before, after)
             return True, [Change(table, "restore", after, before)]
 
-        return run
+        return plan
