@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -269,3 +270,46 @@ async def test_lock_held_by_another_process_gives_busy_then_recovers(db_path: Pa
             await alarms.insert(Alarm(code="after-tx"))
         assert sorted(a.code for a in await alarms.all()) == ["after", "after-tx"]
         assert await db.writer_in_transaction() is False
+
+
+async def test_a_caught_failed_statement_never_commits_silently(
+    acc: Accessors, db: AsyncDatabase
+) -> None:
+    """A statement that fails inside a block, its error caught by the caller.
+
+    SQLite carries on with the transaction; PostgreSQL aborts all of it. Either way nothing is
+    acknowledged that was not committed: on PostgreSQL the block raises and no listener runs.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from vstorage import StorageError
+
+    commits: list[object] = []
+    acc.alarms.after_commit()(commits.append)
+    await acc.alarms.insert(Alarm(id=1, code="first"))
+    commits.clear()
+
+    async def block() -> None:
+        async with db.transaction() as session:
+            await acc.alarms.insert(Alarm(id=2, code="second"))
+            with contextlib.suppress(IntegrityError):
+                await session.execute(
+                    text("INSERT INTO alarms (id, code, level) VALUES (1, 'x', 0)")
+                )
+
+    if db.dialect_name == "sqlite":
+        await block()
+        assert await acc.alarms.get(2) is not None and len(commits) == 1
+    else:
+        with pytest.raises(StorageError, match="rolled all of it back"):
+            await block()
+        assert await acc.alarms.get(2) is None and commits == []
+    # A statement that may fail, in a nested block (a savepoint), leaves the rest intact.
+    async with db.transaction() as session:
+        await acc.alarms.insert(Alarm(id=3, code="third"))
+        with pytest.raises(ConflictError):
+            async with db.transaction():
+                await session.execute(
+                    text("INSERT INTO alarms (id, code, level) VALUES (1, 'x', 0)")
+                )
+    assert await acc.alarms.get(3) is not None

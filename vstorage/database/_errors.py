@@ -124,6 +124,12 @@ def _postgresql(sqlstate: str, error: BaseException) -> BaseException:
         return ValidationError.single(column or "value", "the database refused the value")
     if sqlstate in _BUSY_STATES:
         return DatabaseBusyError(_BUSY_STATES[sqlstate])
+    if sqlstate == "25P02":
+        return StorageError(
+            "an earlier statement of this transaction failed, so PostgreSQL rolled all of it "
+            "back; nothing was committed (run a statement that may fail in a nested "
+            "db.transaction())"
+        )
     if sqlstate.startswith("08"):
         return StorageError("the connection to the database server failed")
     if sqlstate.startswith("28"):

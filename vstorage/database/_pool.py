@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from vstorage.database._jobs import Change, RawWork
@@ -26,6 +27,7 @@ from vstorage.database._writer import WriterStats
 from vstorage.errors import DatabaseClosedError, StorageError, UnsupportedError
 
 logger = logging.getLogger("vstorage")
+_PROBE = text("SELECT 1")
 
 # Runs on the event loop with a writer's asyncpg connection, inside its transaction; returns
 # the caller's result and the rows it changed.
@@ -176,6 +178,11 @@ class PoolWriter:
             if read_only:
                 await session.rollback()
             else:
+                await session.flush()
+                # A failed statement whose error the body caught leaves the transaction
+                # aborted, and PostgreSQL answers COMMIT with a silent ROLLBACK. Ask first, so
+                # that the caller gets an error instead of a commit that did not happen.
+                await session.execute(_PROBE)
                 await session.commit()
         finally:
             await session.close()
