@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Interval
+from sqlalchemy.orm import Mapped, mapped_column
 
 from tests.conftest import Accessors
-from tests.models import Alarm, Measurement, Mode, Recipe, Run, Tool
+from tests.models import Alarm, Base, Measurement, Mode, Recipe, Run, Tool
 from vstorage import AsyncDatabase, ConflictError, ValidationError
 
 
@@ -217,3 +220,47 @@ async def test_aware_datetimes_keep_their_instant(db: AsyncDatabase) -> None:
         assert fetched.starts.utcoffset() == dt.timedelta(0)
     assert fetched.ends == local
     assert fetched.ends.tzinfo is not None
+
+
+async def test_text_that_is_not_unicode_is_refused_with_its_field(acc: Accessors) -> None:
+    with pytest.raises(ValidationError) as refused:
+        await acc.recipes.insert(Recipe(name="broken \ud800"))
+    assert [e.field for e in refused.value.errors] == ["name"]
+    with pytest.raises(ValidationError):
+        await acc.recipes.find(Recipe.name == "broken \ud800")
+    with pytest.raises(ValidationError):
+        await acc.recipes.find(Recipe.speed > 2**70)
+    assert await acc.recipes.count() == 0
+
+
+class Step(Base):
+    __tablename__ = "steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    duration: Mapped[dt.timedelta] = mapped_column(Interval)
+
+
+async def test_interval_columns_take_timedeltas(db: AsyncDatabase) -> None:
+    from vstorage import AsyncModelAccessor
+
+    steps = AsyncModelAccessor(Step, "steps", database=db)
+    await db.create_all()
+    stored = await steps.insert({"duration": dt.timedelta(seconds=5, milliseconds=250)})
+    fetched = await steps.get(stored.id)
+    assert fetched is not None and fetched.duration == dt.timedelta(seconds=5.25)
+    with pytest.raises(ValidationError):
+        await steps.insert({"duration": dt.datetime(2026, 1, 1)})
+    [entry] = await db.read_audit(component="steps")
+    assert entry.after == {"id": stored.id, "duration": 5.25}
+
+
+async def test_intervals_round_trip_through_csv(db: AsyncDatabase, tmp_path: Path) -> None:
+    from vstorage import AsyncModelAccessor
+    from vstorage.io import export_zip, import_zip
+
+    steps = AsyncModelAccessor(Step, "steps", database=db)
+    await db.create_all()
+    values = [dt.timedelta(days=2, microseconds=7), -dt.timedelta(seconds=1.5), dt.timedelta(0)]
+    await steps.insert_many([{"duration": value} for value in values])
+    await export_zip(db, tmp_path / "steps.zip")
+    await import_zip(db, tmp_path / "steps.zip", mode="replace")
+    assert [s.duration for s in await steps.all()] == values

@@ -21,6 +21,14 @@ _INT32 = (-(2**31), 2**31 - 1)
 _INT16 = (-(2**15), 2**15 - 1)
 
 
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("PostgreSQL text cannot hold the NUL character")
@@ -64,6 +72,8 @@ def python_type(column_type: sa_types.TypeEngine[Any], server: bool = False) -> 
     32-bit there, SQLite's integers are all 64-bit) and text refuses the NUL character, so
     such values are refused with the field's name before the database sees them.
     """
+    if isinstance(column_type, sa_types.Interval):
+        return dt.timedelta  # a TypeDecorator over DateTime where there is no native type
     if isinstance(column_type, sa_types.TypeDecorator):
         inner = column_type.impl_instance
         if isinstance(inner, sa_types.DateTime):
@@ -84,10 +94,12 @@ def python_type(column_type: sa_types.TypeEngine[Any], server: bool = False) -> 
             return column_type.enum_class
         return Annotated[str, AfterValidator(_one_of(column_type.enums))]
     if isinstance(column_type, sa_types.String):
-        checks: list[Any] = [AfterValidator(_no_nul)] if server else []
+        checks: list[Any] = [AfterValidator(_unicode)]
+        if server:
+            checks.append(AfterValidator(_no_nul))
         if column_type.length:
             return Annotated[str, Field(max_length=column_type.length), *checks]
-        return Annotated[str, *checks] if checks else str
+        return Annotated[str, *checks]
     if isinstance(column_type, sa_types.Float):
         if column_type.asdecimal:
             return Annotated[decimal.Decimal, Field(allow_inf_nan=False)]

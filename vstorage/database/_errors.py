@@ -45,6 +45,11 @@ def translate(exc: BaseException) -> BaseException:
     """
     if isinstance(exc, VStorageError):
         return exc
+    # Raised by the drivers while binding a value a condition compares with.
+    if isinstance(exc, OverflowError):
+        return ValidationError.single("value", "integer out of range", "overflow")
+    if isinstance(exc, UnicodeEncodeError):
+        return ValidationError.single("value", "text that is not valid Unicode", "unicode")
     original: BaseException = exc
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         original = exc.orig

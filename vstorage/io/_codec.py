@@ -50,7 +50,7 @@ def _text(value: Any) -> str:
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
-        return repr(value.total_seconds())
+        return _duration(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, (int, Decimal, uuid.UUID)):
@@ -58,6 +58,12 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return "\\" + value if value.startswith("\\") else value
     return str(value)
+
+
+def _duration(value: dt.timedelta) -> str:
+    """ISO 8601, exact to the microsecond: ``P1DT5.250000S``, ``-P0DT0.000001S``."""
+    sign, value = ("-", -value) if value < dt.timedelta(0) else ("", value)
+    return f"{sign}P{value.days}DT{value.seconds}.{value.microseconds:06d}S"
 
 
 def encoder(column: Column[Any], *, neutralise_formulas: bool = False) -> Encoder:
