@@ -394,3 +394,13 @@ async def test_restore_respects_max_records(acc: Accessors, with_hooks: bool) ->
         await acc.recipes.restore(first.id, max_records=2)
     assert await acc.recipes.count() == 2
     assert await acc.recipes.restore(first.id, max_records=3)
+
+
+async def test_nulls_sort_first_ascending_and_last_descending(acc: Accessors) -> None:
+    await acc.recipes.insert_many(
+        [Recipe(name="b", note="x"), Recipe(name="a"), Recipe(name="c", note="y")]
+    )
+    ascending = [r.name for r in await acc.recipes.all(order_by="note")]
+    descending = [r.name for r in await acc.recipes.all(order_by="note", order_desc=True)]
+    assert ascending == ["a", "b", "c"]
+    assert descending == ["c", "b", "a"]

@@ -410,7 +410,11 @@ class AsyncModelAccessor(Generic[ModelT]):
                     "order_by", f"unknown field {order_by!r}", "unknown_field"
                 )
             column = field.column
-        return column.desc() if desc else column.asc()
+        ordered = column.desc() if desc else column.asc()
+        if self.database.dialect_name == "postgresql":
+            # NULLs sort first ascending and last descending, as on SQLite.
+            return ordered.nulls_last() if desc else ordered.nulls_first()
+        return ordered
 
     async def _fetch(self, query: Select[Any]) -> list[ModelT]:
         if self.database.reads_lock_rows:
