@@ -359,3 +359,25 @@ async def test_keep_audit_carries_the_trail_over(db: AsyncDatabase, tmp_path: Pa
     assert trail[2].after == history[0].after
     assert [e.operation for e in trail[3:]] == ["import", "import"]
     assert {e.actor for e in trail[3:]} == {"migration"}
+
+
+async def test_upsert_of_the_same_instants_from_the_other_backend_changes_nothing(
+    db: AsyncDatabase, tmp_path: Path
+) -> None:
+    from tests.models import Shift
+    from vstorage import AsyncModelAccessor
+
+    shifts = AsyncModelAccessor(Shift, "shifts", database=db)
+    await db.create_all()
+    start = dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC)
+    await shifts.insert(Shift(starts=start, ends=start + dt.timedelta(hours=8)))
+    # The starts column as the other back end exports it: naive on one, aware on the other.
+    shift = await shifts.get(1)
+    assert shift is not None
+    stored = shift.starts
+    other = stored.replace(tzinfo=None) if stored.tzinfo else stored.replace(tzinfo=dt.UTC)
+    ends = shift.ends.isoformat()
+    csv_text = f"id,starts,ends,factor\r\n1,{other.isoformat()},{ends},{shift.factor!r}\r\n"
+    (tmp_path / "shifts.csv").write_text(csv_text, encoding="utf-8")
+    report = await import_csv(shifts, tmp_path / "shifts.csv", mode="upsert")
+    assert report.unchanged == {"shifts": 1} and report.imported == {}

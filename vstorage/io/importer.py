@@ -284,10 +284,10 @@ class _TableImport:
             report.imported[name] = report.imported.get(name, 0) + 1
             return
         after = {**current, **record}
-        if after == current:
+        changed = {k: v for k, v in after.items() if not _same(current.get(k), v)}
+        if not changed:
             report.unchanged[name] = report.unchanged.get(name, 0) + 1
             return
-        changed = {k: v for k, v in after.items() if current.get(k) != v}
         await self.session.execute(
             update(self.table).where(column == key).values(self._columns(changed))
         )
@@ -302,6 +302,25 @@ class _TableImport:
         )
         record[self.key] = result.scalar_one()
         await self._audit([self._entry("import", record[self.key], None, record)])
+
+
+def _same(stored: Any, given: Any) -> bool:
+    """Equal values; a naive and an aware instant are compared as UTC instants.
+
+    A ``DateTime(timezone=True)`` value reads back naive from SQLite and aware from
+    PostgreSQL, so an export from one back end names the instants of the other that way.
+    """
+    if (
+        isinstance(stored, dt.datetime)
+        and isinstance(given, dt.datetime)
+        and (stored.tzinfo is None) != (given.tzinfo is None)
+    ):
+        return _utc(stored) == _utc(given)
+    return bool(stored == given)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _check_mode(mode: str) -> None:
