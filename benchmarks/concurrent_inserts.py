@@ -31,16 +31,8 @@ TASKS = (1, 10, 100, 1000)
 
 def run(ctx: Context) -> list[Result]:
     """vstorage and the naive SQLAlchemy async ORM at each concurrency, and the ceiling."""
-    vstorage = {
-        tasks: Result(SCENARIO, "vstorage", f"{tasks} tasks", "records/s", params={"tasks": tasks})
-        for tasks in TASKS
-    }
-    naive = {
-        tasks: Result(
-            SCENARIO, "naive_sqlalchemy", f"{tasks} tasks", "records/s", params={"tasks": tasks}
-        )
-        for tasks in TASKS
-    }
+    vstorage = _by_tasks("vstorage")
+    naive = _by_tasks("naive_sqlalchemy")
     ceiling = Result(SCENARIO, "raw_sqlite3", "executemany, one transaction", "records/s")
     records = ctx.size(5_000, 2_000)
     naive_records = ctx.size(1_000, 300)
@@ -72,6 +64,21 @@ def run(ctx: Context) -> list[Result]:
     return [*vstorage.values(), *naive.values(), ceiling, *_postgresql(ctx, records, naive_records)]
 
 
+def _by_tasks(strategy: str, skipped: str = "") -> dict[int, Result]:
+    """One result of ``strategy`` per concurrency."""
+    return {
+        tasks: Result(
+            SCENARIO,
+            strategy,
+            f"{tasks} tasks",
+            "records/s",
+            params={"tasks": tasks},
+            skipped=skipped,
+        )
+        for tasks in TASKS
+    }
+
+
 def _postgresql(ctx: Context, records: int, naive_records: int) -> list[Result]:
     """vstorage and the naive baseline on PostgreSQL, at each concurrency."""
     url, reason = server_url()
@@ -80,11 +87,9 @@ def _postgresql(ctx: Context, records: int, naive_records: int) -> list[Result]:
         ("naive_sqlalchemy_postgresql", naive_sqlalchemy_postgresql, naive_records, "audit_log"),
     )
     results = {
-        (name, tasks): Result(
-            SCENARIO, name, f"{tasks} tasks", "records/s", params={"tasks": tasks}, skipped=reason
-        )
+        (name, tasks): result
         for name, *_ in strategies
-        for tasks in TASKS
+        for tasks, result in _by_tasks(name, skipped=reason).items()
     }
     if url is None:
         return list(results.values())

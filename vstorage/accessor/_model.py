@@ -153,6 +153,11 @@ class ModelInfo:
         """Attribute-keyed values from a row keyed by column name."""
         return {field.key: row[name] for name, field in self.by_column.items() if name in row}
 
+    @property
+    def limit_lock(self) -> str:
+        """The lock name that serializes writes counted against ``max_records``."""
+        return f"vstorage.limit.{self.table.name}"
+
     def live_count(self) -> Select[Any]:
         """``SELECT count(*)`` of the records that are not soft-deleted."""
         query = select(func.count()).select_from(self.table)

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Generator
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, bindparam, delete, func, select, update
+from sqlalchemy import Dialect, bindparam, delete, select, update
 
 from vstorage.accessor._compiled import (
     bind_processor,
@@ -28,7 +28,7 @@ from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table
 from vstorage.database._jobs import Change, RawWork
 from vstorage.database._pool import ServerWork
-from vstorage.database._postgres import advisory_key
+from vstorage.database._postgres import advisory_lock, compile_literal
 from vstorage.errors import RecordLimitError
 
 # A step: ("row", sql, params) answers the first row or None, ("value", ...) the first column
@@ -108,9 +108,9 @@ class RawMutations:
         self._json = bind_processor(audit_table.c.after.type, dialect)
         self._live_sql = info.live_count().compile(dialect=dialect).string
         self._server = dialect.name == "postgresql"
-        lock = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
-        self._lock_sql = lock.compile(dialect=dialect).string if self._server else ""
-        self._limit_key = advisory_key(f"vstorage.limit.{info.table.name}")
+        self._lock_sql = (
+            compile_literal(advisory_lock(info.limit_lock), dialect) if self._server else ""
+        )
 
     def _update_sql(self, keys: frozenset[str]) -> tuple[str, list[str]]:
         found = self._updates.get(keys)
@@ -252,7 +252,7 @@ class RawMutations:
                 return False, []
             if max_records is not None:
                 if self._server:  # serialized with every other limited write to the table
-                    yield ("exec", self._lock_sql, [self._limit_key])
+                    yield ("exec", self._lock_sql, [])
                 live = yield ("value", live_sql, [])
                 if live + 1 > max_records:
                     raise RecordLimitError(max_records)

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, bindparam, func, select
+from sqlalchemy import Dialect
 
 from vstorage.accessor._compiled import (
     AUDIT_COLUMNS,
@@ -24,7 +24,7 @@ from vstorage.accessor._compiled import (
 from vstorage.accessor._model import ModelInfo
 from vstorage.database._audit import audit_table
 from vstorage.database._jobs import Change
-from vstorage.database._postgres import advisory_key, sequence_advance
+from vstorage.database._postgres import advisory_lock, compile_literal, sequence_advance
 from vstorage.errors import RecordLimitError
 
 ServerWork = Callable[[Any], Awaitable[tuple[Any, list[Change]]]]
@@ -40,16 +40,10 @@ class ServerInserts(CompiledInserts):
             (AUDIT_COLUMNS.index(name), bind_processor(audit_table.c[name].type, dialect))
             for name in order
         ]
-        lock = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
-        self._lock_sql = lock.compile(dialect=dialect).string
+        self._lock_sql = compile_literal(advisory_lock(info.limit_lock), dialect)
         self._live_sql = info.live_count().compile(dialect=dialect).string
-        self._limit_key = advisory_key(f"vstorage.limit.{info.table.name}")
         advance = sequence_advance(info.table, dialect) if info.pk_generated else None
-        self._advance_sql = (
-            None
-            if advance is None
-            else advance.compile(dialect=dialect, compile_kwargs={"literal_binds": True}).string
-        )
+        self._advance_sql = None if advance is None else compile_literal(advance, dialect)
 
     def work(
         self,
@@ -71,13 +65,13 @@ class ServerInserts(CompiledInserts):
         stamp = dt.datetime.now(dt.UTC)
         table = info.table.name
         audit_sql, audit_plan = self._audit_sql, self._audit_plan
-        lock_sql, live_sql, limit_key = self._lock_sql, self._live_sql, self._limit_key
+        lock_sql, live_sql = self._lock_sql, self._live_sql
         advance_sql = self._advance_sql
 
         async def run(connection: Any) -> tuple[Any, list[Change]]:
             if max_records is not None:
                 # Serialized with every other limited write to the table, then counted.
-                await connection.execute(lock_sql, limit_key)
+                await connection.execute(lock_sql)
                 if await connection.fetchval(live_sql) + len(prepared) > max_records:
                     raise RecordLimitError(max_records)
             stored_rows = []

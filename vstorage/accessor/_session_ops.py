@@ -101,7 +101,7 @@ class SessionOps:
         """
         if limit is None:
             return
-        await context.database.lock(f"vstorage.limit.{self._info.table.name}")
+        await context.database.lock(self._info.limit_lock)
         live: int = (await context.session.execute(self._info.live_count())).scalar_one()
         if live + adding > limit:
             raise RecordLimitError(limit)

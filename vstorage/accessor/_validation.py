@@ -22,6 +22,8 @@ _INT16 = (-(2**15), 2**15 - 1)
 
 
 def _unicode(value: str) -> str:
+    if value.isascii():  # the common case, without encoding
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

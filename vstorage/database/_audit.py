@@ -74,10 +74,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         """Normalise to UTC for storage: aware on PostgreSQL, naive elsewhere."""
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        value = value.astimezone(dt.UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+        if dialect.name == "postgresql":
+            return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
 
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import Dialect, Table, event, func, select
+from sqlalchemy import Dialect, Table, event, select
 from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -23,7 +23,7 @@ from vstorage.database._jobs import Change, RawWork
 from vstorage.database._pool import PoolWriter, ServerWork
 from vstorage.database._postgres import (
     ServerOptions,
-    advisory_key,
+    advisory_lock,
     sequence_advance,
     server_info,
 )
@@ -500,7 +500,7 @@ class AsyncDatabase:
         if self._target.backend != "postgresql":
             return
         async with translated():
-            await context.session.execute(select(func.pg_advisory_xact_lock(advisory_key(name))))
+            await context.session.execute(advisory_lock(name))
 
     async def advance_sequences(self, tables: Iterable[Table]) -> None:
         """Move key sequences past the largest key, after rows were written with their keys.

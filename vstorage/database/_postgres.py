@@ -7,7 +7,18 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Dialect, Select, String, Table, event, func, literal, select, text
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    Select,
+    String,
+    Table,
+    event,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -56,6 +67,16 @@ def sequence_advance(table: Table, dialect: Dialect) -> Select[tuple[int]] | Non
         func.coalesce(func.max(column), 0), func.coalesce(func.pg_sequence_last_value(sequence), 0)
     )
     return select(func.setval(sequence, func.greatest(last, 1), last >= 1)).select_from(table)
+
+
+def advisory_lock(name: str) -> Select[tuple[Any]]:
+    """``SELECT pg_advisory_xact_lock(key)`` of ``name``: held until the transaction ends."""
+    return select(func.pg_advisory_xact_lock(literal(advisory_key(name), BigInteger)))
+
+
+def compile_literal(statement: Select[Any], dialect: Dialect) -> str:
+    """SQL text of a statement whose values are constants, with the values inlined."""
+    return statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}).string
 
 
 def quote(name: str) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vstorage.database import AsyncDatabase
 from vstorage.database._audit import audit_table, utc_now
 from vstorage.errors import RestoreError, StorageError, UnsupportedError
+from vstorage.io.export import export_tables
 
 if TYPE_CHECKING:
     from vstorage.io.backup import RestoreReport
@@ -74,13 +75,8 @@ def _unquote(name: str) -> str:
     return name
 
 
-def _tables(database: AsyncDatabase) -> list[Table]:
-    from vstorage.io.export import export_tables
-
-    return [*export_tables(database), audit_table]
-
-
-async def _schema(database: AsyncDatabase) -> str:
+async def current_schema(database: AsyncDatabase) -> str:
+    """The schema the database's tables live in, as the server reports it."""
     return str((await database.server_info())["schema"])
 
 
@@ -103,11 +99,11 @@ async def dump(database: AsyncDatabase, destination: Path) -> None:
 
     """
     pg_dump, pg_restore = tool("pg_dump"), tool("pg_restore")
-    schema = await _schema(database)
+    schema = await current_schema(database)
     env = {**os.environ, **database.server_environment()}
     command = [pg_dump, "--format=custom", "--no-owner", "--no-privileges", "--strict-names"]
     if database.tables:
-        names = [table.name for table in _tables(database)]
+        names = [table.name for table in export_tables(database)]  # the audit table too
     else:  # no models registered (the CLI without --models): every table of the schema
         async with database.read() as session:
             found = await session.execute(

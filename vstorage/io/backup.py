@@ -358,8 +358,8 @@ async def _server_restore(
     dry_run: bool,
     safety_backup_dir: str | Path | None,
 ) -> RestoreReport:
-    schema = str((await database.server_info())["schema"])
-    expected = [*export_tables(database), audit_table]
+    schema = await _pg_backup.current_schema(database)
+    expected = export_tables(database)  # the audit table included
     tables = await anyio.to_thread.run_sync(_pg_backup.inspect_archive, path, schema, expected)
     report = RestoreReport(await anyio.to_thread.run_sync(_sha256, path), tables, dry_run)
     if dry_run:
